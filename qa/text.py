@@ -1,0 +1,74 @@
+"""Chinese text helpers shared by indexing, retrieval and answer checking.
+
+Tokenising with jieba, the words a question asks with (多少, 什么…) that carry no content, relative
+years (去年, 今年) resolved against the report's own years, and a handful of everyday synonyms for
+terms that official reports spell out (GDP → 地区生产总值). Nothing here knows a particular report.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+QUESTION_WORDS = frozenset(
+    """多少 什么 哪些 哪个 哪家 哪条 哪 几 几个 几座 几届 第几 怎么 怎样 如何 是否 有没有 有 吗 呢 吧 啊 么
+    是 的 了 在 和 与 及 或 把 被 对 为 由 从 到 也 都 要 将 会 能 该 其 这 那 这个 那个 还 又 请 问 请问
+    分别 多 大 有多大 达到 达 到了 取得 了多少 是多少 一下 情况 方面 主要 哪些方面 计划 年 们 我 我们 你 您 他
+    市 全市 去年 今年 明年 前年 同比 共 约 目前 现在 当时 以来 期间""".split()
+)
+PUNCT = re.compile(r"^[\s\W_]+$", re.UNICODE)
+YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
+RELATIVE_YEARS = {"前年": -2, "去年": -1, "上一年": -1, "上年": -1, "今年": 0, "本年": 0, "当年": 0, "明年": 1}
+
+# Everyday words for terms that reports spell out; applied to questions only.
+SYNONYMS = {
+    "GDP": "地区生产总值",
+    "gdp": "地区生产总值",
+    "经济总量": "地区生产总值",
+    "CPI": "居民消费价格",
+    "研发投入": "研发投入强度",
+    "R&D": "研发投入",
+    "失业率": "城镇调查失业率",
+    "人均收入": "人均可支配收入",
+    "财政收入": "一般公共预算收入",
+    "低保": "最低生活保障",
+}
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """jieba search-mode tokens, lower-cased, without punctuation or whitespace."""
+    return [t.lower() for t in _jieba().lcut_for_search(text) if t.strip() and not PUNCT.match(t)]
+
+
+def content_terms(text: str) -> list[str]:
+    """Tokens of a question that carry content: no question words, no bare years or punctuation."""
+    return [t for t in tokenize(text) if t not in QUESTION_WORDS and not re.fullmatch(r"\d{4}年?|年", t)]
+
+
+def expand_synonyms(question: str) -> str:
+    """Append the report's spelling of everyday terms the question uses (GDP → 地区生产总值)."""
+    extra = [formal for casual, formal in SYNONYMS.items() if casual in question and formal not in question]
+    return question + ("（" + "，".join(dict.fromkeys(extra)) + "）" if extra else "")
+
+
+def resolve_years(question: str, current_year: int | None) -> tuple[str, list[int]]:
+    """Replace 去年/今年/… by absolute years and list the years the question asks about.
+
+    `current_year` is the year the report plans for (its latest section year); without it relative
+    words are left alone.
+    """
+    if current_year is not None:
+        for word, delta in RELATIVE_YEARS.items():
+            question = question.replace(word, f"{current_year + delta}年")
+    years = [int(y) for y in YEAR.findall(question)]
+    return question, list(dict.fromkeys(years))
