@@ -105,6 +105,7 @@ class Retriever:
         years = [d.years for d in index.docs.values() if d.years]
         self.current_year = {doc_id: (max(d.years) if d.years else None) for doc_id, d in index.docs.items()}
         self._default_year = max((max(y) for y in years), default=None)
+        self.corpus_text = "\n".join(p.text for d in index.docs.values() for p in d.paragraphs).lower()
 
     def warm_up(self) -> None:
         """Load jieba's dictionary and run the embedder once, so the first request is not slow."""

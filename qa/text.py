@@ -55,6 +55,12 @@ def content_terms(text: str) -> list[str]:
     return [t for t in tokenize(text) if t not in QUESTION_WORDS and not re.fullmatch(r"\d{4}年?|年", t)]
 
 
+def precise_terms(text: str) -> list[str]:
+    """Content words of a question in jieba's precise mode (whole compounds, no sub-words)."""
+    words = [t for t in _jieba().lcut(text, HMM=False) if t.strip() and not PUNCT.match(t)]
+    return [t for t in words if t not in QUESTION_WORDS and not re.fullmatch(r"\d+年?|年", t)]
+
+
 def expand_synonyms(question: str) -> str:
     """Append the report's spelling of everyday terms the question uses (GDP → 地区生产总值)."""
     extra = [formal for casual, formal in SYNONYMS.items() if casual in question and formal not in question]
