@@ -48,7 +48,8 @@ def split_sentences(text: str) -> list[str]:
         else:
             merged.append(part)
     if len(merged) > 1 and len(merged[-1]) < MIN_SENTENCE_CHARS:
-        merged[-2] += merged.pop()
+        tail = merged.pop()
+        merged[-1] += tail
     return merged
 
 

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 from .corpus import load_corpus
 from .embedders import make_embedder
 from .evidence import Selection, select_evidence
-from .grounding import CitationRef, agrees_with_span, check_answer, numbers_in
+from .grounding import agrees_with_span, check_answer, numbers_in, parse_citations
 from .index import load_index
 from .prompts import load_template
 from .retrieval import Retriever
@@ -226,17 +226,14 @@ class Engine:
 
     def _verify(self, generated: str, selection: Selection, evidence: dict, question: str) -> tuple[str, list[str]]:
         """Check a generated answer; returns it with normalised citations, or the problems found."""
+        parsed = parse_citations(generated)
+        if not parsed.refs and not parsed.malformed:  # attribute an answer that cites nothing to the selector's evidence
+            generated = parsed.text + "".join(f"[{e.doc}:{e.paragraph}]" for e, _ in selection.spans)
         default_doc = next(iter(evidence))[0] if not self.multi_doc else None
-        check = check_answer(generated, evidence, default_doc=default_doc, require_citation=False)
+        check = check_answer(generated, evidence, default_doc=default_doc)
         problems = list(check.problems)
         text = check.text.strip().strip("。").strip()
         cited = list(check.cited)
-        if not cited:  # attribute an uncited answer to the selector's evidence
-            cited = [CitationRef(e.doc, e.paragraph) for e, _ in selection.spans]
-            recheck = check_answer(text + "".join(f"[{c.paragraph}]" for c in cited), evidence, default_doc=default_doc)
-            if self.multi_doc:
-                recheck = check_answer(text + "".join(f"[{c.doc}:{c.paragraph}]" for c in cited), evidence)
-            problems = list(recheck.problems)
         if not text:
             problems.append("empty answer")
         if self.refusal.rstrip("。") in text or "没有相关信息" in text:
@@ -250,8 +247,6 @@ class Engine:
 
     def _finish(self, text: str, selection: Selection, timings: dict, source: str, problems: tuple[str, ...] = ()) -> Answer:
         """Attach citations (the quoted sentence of each cited paragraph) to a verified text."""
-        from .grounding import parse_citations
-
         refs = parse_citations(text).refs
         citations = []
         for ref in refs:

