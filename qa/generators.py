@@ -119,51 +119,46 @@ class NumberConstraint:
         self._digit_ids = [i for i, t in enumerate(token_texts) if _DIGIT.search(t)]
         self._dot_ids = [i for i, t in enumerate(token_texts) if "." in t and not _DIGIT.search(t)]
         self._texts = {i: token_texts[i] for i in self._digit_ids + self._dot_ids}
-        self._cache: dict[str, tuple[bool, frozenset[int]]] = {}
+        self._decisions: dict[str, tuple[bool, frozenset[int]]] = {}
+        self._masks: dict[str, Any] = {}
 
     def _decide(self, pending: str) -> tuple[bool, frozenset[int]]:
-        """(are plain tokens allowed, the ids among digit/dot tokens that break the rule)."""
-        if pending not in self._cache:
+        """(are tokens without digits or dots allowed, the digit/dot token ids that break the rule)."""
+        if pending not in self._decisions:
             closes_ok = pending == "" or number_token_allowed(pending, " ", self.allowed, self.prefixes)
+            # With no open run, a dot cannot touch a number: only digit tokens need checking.
             checked = self._digit_ids if pending == "" else self._digit_ids + self._dot_ids
             blocked = frozenset(
                 i for i in checked if not number_token_allowed(pending, self._texts[i], self.allowed, self.prefixes)
             )
-            # A dot-only token after a closed run behaves like a plain token.
-            if not closes_ok and pending == "":  # pragma: no cover - cannot happen
-                closes_ok = True
-            self._cache[pending] = (closes_ok, blocked)
-        return self._cache[pending]
+            self._decisions[pending] = (closes_ok, blocked)
+        return self._decisions[pending]
 
     def is_allowed(self, text: str, token_id: int) -> bool:
+        """May `token_id` follow `text`?"""
         closes_ok, blocked = self._decide(pending_number(text))
         if token_id in blocked:
             return False
-        if token_id in self._texts:
-            return True
-        return closes_ok
+        return True if token_id in self._texts else closes_ok
 
     def allowed_ids(self, text: str) -> list[int]:
         """The token ids that may follow `text` (for tests and small vocabularies)."""
         return [i for i in range(self.vocab_size) if self.is_allowed(text, i)]
 
     def mask(self, text: str):
-        """A bool tensor over the vocabulary: True where the token may follow `text` (cached)."""
+        """A bool tensor over the vocabulary: True where the token may follow `text` (cached per open run)."""
         import torch
 
         pending = pending_number(text)
-        key = ("mask", pending)
-        cached = self._cache.get(key)  # type: ignore[call-overload]
-        if cached is None:
+        if pending not in self._masks:
             closes_ok, blocked = self._decide(pending)
             mask = torch.full((self.vocab_size,), closes_ok, dtype=torch.bool)
-            checked = self._digit_ids if pending == "" else self._digit_ids + self._dot_ids
-            if checked:
-                mask[torch.tensor(checked, dtype=torch.long)] = True
+            if self._texts:
+                mask[torch.tensor(sorted(self._texts), dtype=torch.long)] = True
             if blocked:
                 mask[torch.tensor(sorted(blocked), dtype=torch.long)] = False
-            self._cache[key] = cached = mask  # type: ignore[index]
-        return cached
+            self._masks[pending] = mask
+        return self._masks[pending]
 
 
 # --------------------------------------------------------------------------- local model
@@ -245,6 +240,8 @@ class LocalGenerator:
         if messages and messages[-1].get("role") == "assistant":
             prefix = messages[-1].get("content") or ""
             messages = messages[:-1]
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise GeneratorError(f"{self.model_dir} has no chat template: use an instruct/chat model")
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return text + prefix, prefix
 
@@ -262,10 +259,7 @@ class LocalGenerator:
     def token_texts(self) -> list[str]:
         """The decoded text of every token id, padded to the model's vocabulary size (cached)."""
         if self._token_texts is None:
-            vocab = self.model.get_output_embeddings().weight.shape[0] if hasattr(
-                self.model.get_output_embeddings(), "weight"
-            ) else self.model.config.vocab_size
-            vocab = max(vocab, self.model.config.vocab_size)
+            vocab = max(int(self.model.config.vocab_size), len(self.tokenizer))
             n = min(len(self.tokenizer), vocab)
             texts = self.tokenizer.batch_decode([[i] for i in range(n)], clean_up_tokenization_spaces=False)
             self._token_texts = list(texts) + [""] * (vocab - n)
@@ -301,16 +295,16 @@ class LocalGenerator:
             stats: dict[str, Any] = {"prompt_tokens": int(input_ids.shape[1]), "new_tokens": 0, "constrained": constraint is not None}
             self.last_stats = stats
             generated: list[int] = []
-            emitted = ""
+            decoded = ""  # text of `generated`; an incomplete character shows as U+FFFD
+            emitted = ""  # what has been yielded: `decoded` up to its last complete character
             first_token_at = None
             cache = self._new_cache()
             with torch.inference_mode():
                 logits = self._forward(input_ids, cache, logits_to_keep=1).logits[0, -1]
                 stats["prefill_s"] = time.perf_counter() - started
                 for _ in range(max_new_tokens):
-                    text = prefix + emitted_or_pending(self.tokenizer, generated)
                     if constraint is not None:
-                        mask = constraint.mask(text)
+                        mask = constraint.mask(prefix + decoded)
                         if mask.shape[0] != logits.shape[0]:
                             mask = _fit(mask, logits.shape[0])
                         logits = logits.masked_fill(~mask, float("-inf"))
@@ -324,15 +318,15 @@ class LocalGenerator:
                         stats["ttft_s"] = first_token_at - started
                     decoded = self.tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
                     if not decoded.endswith("\ufffd") and len(decoded) > len(emitted):
-                        delta = decoded[len(emitted):]
-                        emitted = decoded
+                        delta, emitted = decoded[len(emitted):], decoded
                         yield delta
                     if len(generated) >= max_new_tokens:
                         break
                     logits = self._forward(torch.tensor([[next_id]]), cache).logits[0, -1]
-            decoded = self.tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-            if len(decoded) > len(emitted):  # a trailing incomplete character at the token limit
-                yield decoded[len(emitted):].replace("\ufffd", "")
+            if len(decoded) > len(emitted):  # a character left incomplete at the token limit
+                tail = decoded[len(emitted):].replace("\ufffd", "")
+                if tail:
+                    yield tail
             ended = time.perf_counter()
             decode_s = ended - first_token_at if first_token_at else 0.0
             stats.update(
@@ -371,13 +365,6 @@ class LocalGenerator:
                     total += float(sum(logprobs[j, ids[j + 1]] for j in range(len(ids) - 1)))
                 scores.append(total)
             return scores
-
-
-def emitted_or_pending(tokenizer, generated: list[int]) -> str:
-    """The text of the generated tokens so far (incomplete characters show as U+FFFD)."""
-    if not generated:
-        return ""
-    return tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def _fit(mask, size: int):
