@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 from .corpus import load_corpus
 from .embedders import make_embedder
 from .evidence import Selection, select_evidence
-from .grounding import agrees_with_span, check_answer, numbers_in, parse_citations
+from .grounding import agrees_with_span, check_answer, clean_generation, drop_echoed_years, novel_terms, numbers_in, parse_citations
 from .index import load_index
 from .prompts import load_template
 from .retrieval import Retriever
@@ -112,6 +112,11 @@ class Engine:
         self.system = load_template("system", self.settings.prompts_dir)
         self.user = load_template("answer", self.settings.prompts_dir)
         self.line = load_template("evidence_line", self.settings.prompts_dir)
+        # One worked example (a made-up city) shows the answer's shape: a short sentence, figures as written.
+        self.example = [
+            {"role": "user", "content": load_template("example_question", self.settings.prompts_dir).render()},
+            {"role": "assistant", "content": load_template("example_answer", self.settings.prompts_dir).render()},
+        ]
         self.refusal = load_template("refusal", self.settings.prompts_dir).render()
         self.multi_doc = len(retriever.index.docs) > 1
 
@@ -204,45 +209,50 @@ class Engine:
         return "；".join(f"{span}[{self._label(e.doc, e.paragraph)}]" for e, span in selection.spans)
 
     def _prompt(self, question: str, selection: Selection) -> tuple[list[dict], dict[tuple[str, int], str], list[str]]:
-        """Compact evidence: the selector's sentences (and the runner-up), each labelled with its paragraph."""
-        shown = [e for e, _ in selection.spans]
-        for e in selection.evidence[:3]:
-            if len(shown) >= max(2, len(selection.spans)):
-                break
-            if e not in shown:
-                shown.append(e)
-        lines, evidence, allowed = [], {}, []
-        for e in shown:
+        """Compact evidence: only the selector's clauses, with their section, so that the figures the
+        model can copy are the ones that answer (a neighbouring figure is the model's favourite error)."""
+        lines, evidence, allowed = [], {}, list(numbers_in(question))
+        for e, span in selection.spans:
             p = self.retriever.index.docs[e.doc].paragraph(e.paragraph)
             section = p.section or self.retriever.index.docs[e.doc].title
-            lines.append(self.line.render(label=self._label(e.doc, e.paragraph), section=section, text=e.text))
+            lines.append(self.line.render(section=section, text=span))
             evidence[(e.doc, e.paragraph)] = p.text
-            allowed.extend(numbers_in(e.text))
+            allowed.extend(numbers_in(span))
         messages = [
             {"role": "system", "content": self.system.render()},
+            *self.example,
             {"role": "user", "content": self.user.render(evidence="\n".join(lines), question=question)},
         ]
         return messages, evidence, list(dict.fromkeys(allowed))
 
     def _verify(self, generated: str, selection: Selection, evidence: dict, question: str) -> tuple[str, list[str]]:
-        """Check a generated answer; returns it with normalised citations, or the problems found."""
+        """Check a generated answer; returns it with its citations, or the problems found.
+
+        The model is not asked to cite: it saw only the selector's clauses, so its answer is
+        attributed to their paragraphs. Marks it writes anyway must name those paragraphs.
+        """
+        generated = clean_generation(generated)
         parsed = parse_citations(generated)
-        if not parsed.refs and not parsed.malformed:  # attribute an answer that cites nothing to the selector's evidence
+        if not parsed.refs:
             generated = parsed.text + "".join(f"[{e.doc}:{e.paragraph}]" for e, _ in selection.spans)
+        generated = drop_echoed_years(generated, question, "".join(evidence.values()))
         default_doc = next(iter(evidence))[0] if not self.multi_doc else None
-        check = check_answer(generated, evidence, default_doc=default_doc)
+        check = check_answer(generated, evidence, default_doc=default_doc, question=question)
         problems = list(check.problems)
         text = check.text.strip().strip("。").strip()
-        cited = list(check.cited)
+        spans = [s for _, s in selection.spans]
         if not text:
             problems.append("empty answer")
         if self.refusal.rstrip("。") in text or "没有相关信息" in text:
             problems.append("model refused although the evidence is strong")
         if len(text) > 150:
             problems.append("answer too long")
-        if not agrees_with_span(text, [s for _, s in selection.spans], question):
+        if not agrees_with_span(text, spans, question):
             problems.append("does not agree with the selected evidence")
-        marks = "".join(f"[{self._label(c.doc, c.paragraph)}]" for c in dict.fromkeys(cited))
+        novel = novel_terms(text, [question, *spans, *(self.retriever.index.docs[e.doc].paragraph(e.paragraph).section for e, _ in selection.spans)])
+        if novel:
+            problems.append(f"words in neither the question nor the evidence: {', '.join(novel)}")
+        marks = "".join(f"[{self._label(c.doc, c.paragraph)}]" for c in check.cited)
         return f"{text}{marks}", problems
 
     def _finish(self, text: str, selection: Selection, timings: dict, source: str, problems: tuple[str, ...] = ()) -> Answer:

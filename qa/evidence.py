@@ -22,7 +22,7 @@ from .text import SYNONYMS, precise_terms, tokenize
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
 SPAN_MAX_CHARS = 70
-CONTINUATION = ("增长", "达到", "达", "占", "其中", "分别", "同比", "比", "较", "居", "位列", "排名", "提高", "下降", "减少", "增加", "突破", "超过", "实现", "完成")
+CONTINUATION = ("增长", "达到", "达", "占", "分别", "同比", "比", "较", "居", "位列", "排名", "提高", "下降", "减少", "增加", "突破", "超过", "实现", "完成")
 MEANING_WEIGHT = 1.0
 OVERLAP_WEIGHT = 1.0
 RANK_WEIGHT = 0.05
@@ -93,16 +93,42 @@ def _numbers(text: str) -> list[str]:
     return NUMBER.findall(text)
 
 
-def trim_span(sentence: str, terms: dict[str, float], limit: int = SPAN_MAX_CHARS) -> str:
+def split_clauses(sentence: str) -> list[str]:
+    """Clauses at ，；： and, between items that both hold figures, at 、 (`项目36个、人才2473名`)."""
+    out: list[str] = []
+    for clause in (c for c in CLAUSE_SPLIT.split(sentence) if c):
+        items = re.split(r"(?<=、)", clause)
+        current = items[0]
+        for item in items[1:]:
+            if _numbers(current) and _numbers(item):
+                out.append(current)
+                current = item
+            else:
+                current += item
+        out.append(current)
+    return out
+
+
+QUANTITY_QUESTION = re.compile(r"多少|多大|几|比例|比重|[^\w]?率|增长|增速|百分|规模|总额|总量|数量|金额|标准|目标|排名|第几")
+
+
+def asks_for_figure(question: str) -> bool:
+    """Does the question want a quantity (多少, 几, 增长…) rather than a name or a fact?"""
+    return bool(QUANTITY_QUESTION.search(question))
+
+
+def trim_span(sentence: str, terms: dict[str, float], limit: int = SPAN_MAX_CHARS, wants_figure: bool = True) -> str:
     """The clauses of `sentence` that hold the question's words, extended to include a figure.
 
     Start at the clause with the most question weight; take following clauses while the span has
-    no figure yet or the next clause continues it (增长…, 占…) or shares a question word; take the
-    previous clause if the span starts with a continuation word. Stops at `limit` characters.
+    no figure yet (for questions that want one), or the next clause continues it (增长…, 占…), or it brings question words the
+    span lacks; take the previous clause if the span starts with a continuation word. A figure
+    next door that answers nothing asked stays out, so it cannot be mistaken for the answer.
+    Stops at `limit` characters.
     """
-    clauses = [c for c in CLAUSE_SPLIT.split(sentence) if c]
-    if len(sentence) <= 24 or len(clauses) == 1:
-        return sentence.rstrip("，；：。,;:")
+    clauses = split_clauses(sentence)
+    if len(clauses) == 1:
+        return sentence.rstrip("，；：。、,;:")
     scores = [_covered(terms, c) for c in clauses]
     best = max(range(len(clauses)), key=lambda i: (scores[i], bool(_numbers(clauses[i]))))
     start = end = best
@@ -116,11 +142,12 @@ def trim_span(sentence: str, terms: dict[str, float], limit: int = SPAN_MAX_CHAR
         nxt = clauses[end + 1]
         if len(span()) + len(nxt) > limit:
             break
-        wanted = not _numbers(span()) or nxt.startswith(CONTINUATION) or scores[end + 1] > 0
-        if not wanted:
+        covered = {t for t in terms if t in span()}
+        new_terms = any(t in nxt and t not in covered and not any(t in c for c in covered) for t in terms)
+        if not ((wants_figure and not _numbers(span())) or nxt.startswith(CONTINUATION) or new_terms):
             break
         end += 1
-    return span().rstrip("，；：。,;:")
+    return span().rstrip("，；：。、,;:")
 
 
 def select_evidence(retriever: Retriever, query: Query, hits: list[Hit]) -> Selection:
@@ -146,7 +173,8 @@ def select_evidence(retriever: Retriever, query: Query, hits: list[Hit]) -> Sele
     if candidates:
         p = retriever.index.docs[candidates[0].doc].paragraph(candidates[0].paragraph)
         coverage = _covered(terms, " ".join((p.section, p.subsection, p.text)))
-    spans = tuple((e, trim_span(e.text, terms)) for e in _per_year_best(retriever, query, candidates))
+    figure = asks_for_figure(query.original)
+    spans = tuple((e, trim_span(e.text, terms, wants_figure=figure)) for e in _per_year_best(retriever, query, candidates))
     return Selection(
         query=query, hits=tuple(hits), evidence=tuple(candidates), spans=spans, coverage=coverage,
         absent=absent_terms(retriever, query),

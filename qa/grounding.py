@@ -83,6 +83,7 @@ def check_answer(
     evidence: Mapping[tuple[str, int], str],
     default_doc: str | None = None,
     require_citation: bool = True,
+    question: str = "",
 ) -> Check:
     """Check an answer against the paragraphs it may cite.
 
@@ -91,6 +92,7 @@ def check_answer(
         evidence: (doc id, paragraph number) → paragraph text, for every paragraph shown as evidence.
         default_doc: document for marks that give only a number (one-document corpora).
         require_citation: an answer without any valid citation is a problem.
+        question: names the answer repeats from the question need no support (GDP in "GDP是多少").
     """
     parsed = parse_citations(answer)
     problems = [f"malformed citation {m}" for m in parsed.malformed]
@@ -113,16 +115,28 @@ def check_answer(
         if number not in support_numbers:
             problems.append(f"number {number} is not in the cited paragraphs")
     for name in names_in(parsed.text):
-        if name not in support and name.lower() not in support.lower():
+        if name.lower() not in support.lower() and name.lower() not in question.lower():
             problems.append(f"name {name} is not in the cited paragraphs")
     return Check(ok=not problems, problems=tuple(problems), cited=tuple(dict.fromkeys(cited)), text=parsed.text)
+
+
+UNIT = re.compile(r"\s*([%‰％]|[万亿千百]*[元户个家名人项所条座件次倍斤亩吨米岁年天]|[万亿千百]+)")
+
+
+def _unit_after(text: str, number: str) -> str:
+    """The unit written right after the first occurrence of `number` in `text` ("" if none)."""
+    for match in NUMBER.finditer(text):
+        if match.group(0) == number:
+            unit = UNIT.match(text, match.end())
+            return unit.group(1) if unit else ""
+    return ""
 
 
 def agrees_with_span(answer_text: str, spans: Iterable[str], question: str) -> bool:
     """Does a generated answer say what the selector's clauses say?
 
     With figures in the clauses: the answer gives at least one figure and only figures of the clauses
-    (figures repeated from the question, such as its year, aside).
+    (figures repeated from the question, such as its year, aside); for "分别" lists, all of them.
     Without: the answer shares with the clauses some two-character word that the question lacks
     (the name or fact that answers it).
     """
@@ -130,9 +144,69 @@ def agrees_with_span(answer_text: str, spans: Iterable[str], question: str) -> b
     span_numbers = {n for s in spans for n in numbers_in(s)}
     answer_numbers = set(numbers_in(answer_text)) - (set(numbers_in(question)) - span_numbers)
     if span_numbers:
+        if any("分别" in s for s in spans) and not span_numbers <= answer_numbers:
+            return False  # "A、B分别达到x和y": picking one figure is where the model goes wrong
+        if any(numbers_in(s) and not answer_numbers & set(numbers_in(s)) for s in spans):
+            return False  # a question about two years needs a figure from each
+        if any(_unit_after(answer_text, n) != _unit_after("".join(spans), n) for n in answer_numbers):
+            return False  # 10.4% written as 10.4
         return bool(answer_numbers) and answer_numbers <= span_numbers
     if answer_numbers:
         return False
     joined = "".join(spans)
     bigrams = {joined[i : i + 2] for i in range(len(joined) - 1)}
     return any(b in answer_text and b not in question for b in bigrams if not re.search(r"[，。；：、\s]", b))
+
+
+# Words a fluent answer may add that carry no fact.
+CONNECTIVES = frozenset(
+    """为 是 达到 达 约 共 共计 分别 其中 主要 包括 实现 同比 左右 以上 以内 增长 提高 提高到 增至 全市 湖州市 我市
+    该市 当年 今年 去年 年 计划 预计 将 要 已 已经 目标 预期 总额 数量 规模 比例 比重 为止 目前 一共 个 家 名 项""".split()
+)
+
+
+def clean_generation(text: str) -> str:
+    """First line of a model's reply, without code fences, answer labels or brackets around non-citations."""
+    text = text.strip().strip("`").strip()
+    text = text.splitlines()[0].strip() if text else ""
+    text = re.sub(r"^(?:回答|答案|答)[:：]\s*", "", text)
+
+    def unbracket(match: re.Match) -> str:
+        inner = match.group(1)
+        parts = [p for p in re.split(r"[,，、;；\s]+", inner.strip()) if p]
+        return match.group(0) if parts and all(REF.fullmatch(p) for p in parts) else inner
+
+    return CITATION.sub(unbracket, text)
+
+
+def novel_terms(answer_text: str, sources: Iterable[str]) -> list[str]:
+    """Words of two or more characters in the answer that no source contains: invented content.
+
+    A word counts as present when it, or at least half of its character pairs, occurs in a source.
+    """
+    from .text import tokenize
+
+    joined = "".join(sources).lower()
+    novel = []
+    for token in tokenize(answer_text):
+        if len(token) < 2 or token in CONNECTIVES or token in joined or re.fullmatch(r"[\d.%]+", token):
+            continue
+        # jieba sometimes cuts across words (谷聚引 from 西塞科学谷聚引): judge by character pairs
+        pairs = [token[i : i + 2] for i in range(len(token) - 1)]
+        if sum(p in joined for p in pairs) * 2 >= len(pairs) and len(pairs) > 1:
+            continue
+        novel.append(token)
+    return list(dict.fromkeys(novel))
+
+
+def drop_echoed_years(answer: str, question: str, support: str) -> str:
+    """Remove a year the answer repeats from the question when the cited text does not state it.
+
+    "2024年地区生产总值增长6%左右" cites a paragraph that sits under the heading "二、2024年工作安排"
+    but never writes 2024 itself; the year is the question's, and an answer must hold no figure
+    that its paragraphs lack.
+    """
+    for year in re.findall(r"((?:19|20)\d{2})\s*年", question):
+        if year not in numbers_in(support):
+            answer = re.sub(rf"{year}\s*年(?:的)?", "", answer)
+    return answer.strip("，,")

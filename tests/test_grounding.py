@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from qa.grounding import CitationRef, agrees_with_span, check_answer, names_in, numbers_in, parse_citations
+from qa.grounding import (
+    CitationRef,
+    agrees_with_span,
+    check_answer,
+    clean_generation,
+    drop_echoed_years,
+    names_in,
+    novel_terms,
+    numbers_in,
+    parse_citations,
+)
 
 DOC = "report"
 EVIDENCE = {
@@ -72,10 +82,17 @@ def test_check_catches_invented_name():
 
 
 def test_agreement_with_selected_span():
-    span = ["城镇、农村居民人均可支配收入分别达到74400元和47455元"]
-    assert agrees_with_span("农村居民人均可支配收入为47455元", span, "农村居民收入是多少？")
-    assert not agrees_with_span("农村居民人均可支配收入为4015元", span, "农村居民收入是多少？")
-    assert not agrees_with_span("收入有所增长", span, "农村居民收入是多少？")
+    span = ["地区生产总值达到4015亿元，增长5.8%"]
+    assert agrees_with_span("2023年地区生产总值为4015亿元", span, "2023年地区生产总值是多少？")
+    assert not agrees_with_span("地区生产总值为4025亿元", span, "地区生产总值是多少？")
+    assert not agrees_with_span("地区生产总值增长5.8", span, "增长多少？")  # unit lost
+    assert not agrees_with_span("地区生产总值有所增长", span, "地区生产总值是多少？")
+    respectively = ["城镇、农村居民人均可支配收入分别达到74400元和47455元"]
+    assert not agrees_with_span("农村居民人均可支配收入为47455元", respectively, "农村居民收入是多少？")
+    assert agrees_with_span("城镇、农村分别为74400元和47455元", respectively, "居民收入是多少？")
+    two_years = ["研发投入强度达到3.4%", "研发投入强度达到3.5%左右"]
+    assert not agrees_with_span("研发投入强度为3.4%", two_years, "两年分别是多少？")
+    assert agrees_with_span("分别为3.4%和3.5%", two_years, "两年分别是多少？")
     names = ["久立集团成功并购德国EBK公司"]
     assert agrees_with_span("是久立集团", names, "哪家企业并购了德国EBK公司？")
     assert not agrees_with_span("是一家德国公司", names, "哪家企业并购了德国EBK公司？")
@@ -103,3 +120,19 @@ def test_any_changed_digit_is_caught(value, digit):
     evidence = {(DOC, 1): f"收入达到{original}元。"}
     check = check_answer(f"收入{changed}元[1]", evidence, default_doc=DOC)
     assert check.ok == (changed == original or changed in numbers_in(evidence[(DOC, 1)]))
+
+
+def test_clean_generation():
+    assert clean_generation("```\n回答：增长5.8%[4]\n多余的一行") == "增长5.8%[4]"
+    assert clean_generation("达到[4015亿元][4]") == "达到4015亿元[4]"
+
+
+def test_drop_echoed_years():
+    assert drop_echoed_years("2024年的失业率控制在5%以内", "2024年失业率是多少？", "城镇调查失业率控制在5%以内") == "失业率控制在5%以内"
+    assert drop_echoed_years("2023年达到4015亿元", "2023年是多少？", "过去的2023年，达到4015亿元") == "2023年达到4015亿元"
+
+
+def test_novel_terms():
+    sources = ["2023年湖州固定资产投资增长了多少？", "全市固定资产投资首次突破2000亿元，增长10.4%"]
+    assert novel_terms("全市固定资产投资增长10.4%", sources) == []
+    assert "全国" in novel_terms("固定资产投资增长10.4%，位居全国前列", sources)
