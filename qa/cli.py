@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, metavar="FILE", help="write a per-question JSONL report here (default reports/eval-<time>.jsonl)")
     _generator_options(p)
 
+    p = sub.add_parser("serve", help="start the web chat and HTTP API", description="Serve the web chat (/) and the HTTP API (/api, /v1; docs at /docs).")
+    _common(p)
+    _generator_options(p)
+    p.add_argument("--host", help="address to bind (env QA_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env QA_PORT; default 7860)")
+
     p = sub.add_parser("models", help="prepare model files (assemble, verify, convert, cache)", description="Prepare the generation model so that requests never wait for it.")
     p.add_argument("--model", help="bundled name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), folder or model id")
     p.add_argument("--force", action="store_true", help="redo the conversion even if the cache is current")
@@ -207,27 +213,41 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .engine import Engine
 
+    from .engine import QuestionError
+
     questions = read_questions(args.questions)
     engine = Engine.from_settings(settings)
+    failed = 0
     for question in questions:
+        try:
+            engine.validate(question)
+        except QuestionError as exc:  # one bad line of a batch loses nothing else
+            failed += 1
+            if args.json:
+                print(json.dumps({"question": question[:200], "error": str(exc)}, ensure_ascii=False), flush=True)
+            else:
+                print(f"qa: error: {exc}", file=sys.stderr)
+            continue
         if args.json:
             answer = engine.answer(question)
             print(json.dumps(answer.to_json(question), ensure_ascii=False), flush=True)
             continue
         print(f"? {question}")
         answer = None
+        live = sys.stdout.isatty()  # on a terminal, show the model's words as they come, then the checked answer
         for event in engine.answer_stream(question):
-            if event.delta:
+            if event.delta and live:
                 print(event.delta, end="", flush=True)
             if event.answer is not None:
                 answer = event.answer
-        print("\r\033[K" if sys.stdout.isatty() else "\n", end="")
+        if live:
+            print("\r\033[K", end="")
         assert answer is not None
         print(answer.text)
         for c in answer.citations:
             print(f"  [{c.paragraph}] {c.title} 第{c.paragraph}段：{c.quote}")
         print()
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +264,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .server import serve
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    logging.getLogger().setLevel(logging.INFO)  # say what was loaded and from where
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+    serve(dataclasses.replace(settings, **overrides))
+    return 0
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
@@ -251,6 +281,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "eval": cmd_eval,
     "models": cmd_models,
+    "serve": cmd_serve,
 }
 
 

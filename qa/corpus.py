@@ -22,6 +22,7 @@ from pathlib import Path
 TOP_HEADING = re.compile(r"^[一二三四五六七八九十]+、")
 SUB_HEADING = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
 YEAR = re.compile(r"((?:19|20)\d{2})年")
+REVIEW_HEADING = re.compile(r"过去一年|上一年|去年|一年来|工作回顾")
 CATALOG_NAME = "catalog.json"
 MAX_DOCUMENT_BYTES = 20_000_000
 
@@ -87,7 +88,8 @@ def _sub_heading_of(line: str) -> str:
 
 
 def _section_years(lines: list[str]) -> dict[str, int | None]:
-    """Year of each top-level section: from its heading, else the year its text names most often.
+    """Year of each top-level section: from its heading, else the year its text names most often,
+    else, for a review section (过去一年的工作), the year before the next section's.
 
     Years named in a section's own text often refer to the past or to targets (2035年), so the
     heading wins; the fallback needs a clear majority to avoid guessing.
@@ -110,6 +112,12 @@ def _section_years(lines: list[str]) -> dict[str, int | None]:
             years[heading] = year if n >= 3 and n >= 2 * rest[0][1] else None
         else:
             years[heading] = None
+    # "一、过去一年的工作" names no year: it reviews the year before the plan that follows it.
+    headings = list(texts)
+    for i, heading in enumerate(headings):
+        if years[heading] is None and REVIEW_HEADING.search(heading):
+            later = next((years[h] for h in headings[i + 1 :] if years[h] is not None), None)
+            years[heading] = later - 1 if later is not None else None
     return years
 
 

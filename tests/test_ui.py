@@ -1,0 +1,171 @@
+"""The web chat's helpers as plain functions, and Gradio's own API through `gradio_client`."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from qa.corpus import load_corpus
+from qa.engine import Answer, Citation, Engine, QuestionError
+from qa.server import create_app
+from qa.service import NotReady
+from qa.settings import project_root
+from qa.ui import (
+    cite_href,
+    create_ui,
+    error_message,
+    parse_target,
+    render_answer,
+    render_document,
+    render_draft,
+    render_paragraph,
+    render_search_results,
+)
+from serving import extractive_settings, running
+
+DOC = "huzhou-2024-government-work-report"
+TITLE = "2024年湖州市政府工作报告"
+QUOTE = "地区生产总值再上新台阶，达到4015亿元，增长5.8%；"
+GDP = "2023年湖州市地区生产总值是多少？"
+
+# Gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def doc():
+    return {d.id: d for d in load_corpus(project_root() / "seeds")}[DOC]
+
+
+def cited(text: str = "地区生产总值再上新台阶，达到4015亿元，增长5.8%[4]") -> Answer:
+    return Answer(text=text, citations=(Citation(DOC, TITLE, 4, QUOTE),), refused=False)
+
+
+def links(markup: str) -> list[tuple[str, str]]:
+    return [(html.unescape(href), label) for href, label in re.findall(r'<a class="qa-cite" href="([^"]+)"[^>]*>([^<]+)</a>', markup)]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def test_citation_links_round_trip():
+    href = cite_href(DOC, 4, QUOTE)
+    assert href.startswith("?doc=") and "&p=4&" in href
+    assert parse_target(href) == (DOC, 4, QUOTE)
+    assert parse_target("http://127.0.0.1:7860/?doc=x&p=12#top") == ("x", 12, "")
+    assert parse_target("?doc=x") is None and parse_target("?p=3") is None and parse_target("") is None
+    assert parse_target("?doc=x&p=abc") is None
+
+
+def test_answer_citations_become_links_then_sources():
+    markup = render_answer(cited())
+    answer_part, sources = markup.split('<div class="qa-sources">')
+    assert links(answer_part) == [(cite_href(DOC, 4, QUOTE), "[4]")]
+    assert "4015亿元" in answer_part and "[4]" not in re.sub(r"<a [^>]+>\[4\]</a>", "", answer_part)
+    assert "来源" in sources and TITLE in sources and "第4段" in sources and html.escape(QUOTE) in sources
+    assert links(sources) == [(cite_href(DOC, 4, QUOTE), "[4]")]
+
+
+def test_refused_answer_has_no_sources():
+    markup = render_answer(Answer(text="文档中没有相关信息。", citations=(), refused=True))
+    assert "文档中没有相关信息" in markup and "qa-sources" not in markup and "qa-cite" not in markup
+
+
+def test_multi_document_labels_and_unknown_numbers():
+    answer = Answer(text="甲[a:2]；乙[b:2]；丙[9]", citations=(Citation("a", "A", 2, "甲"), Citation("b", "B", 2, "乙")), refused=False)
+    answer_part = render_answer(answer).split('<div class="qa-sources">')[0]
+    assert [(parse_target(h)[:2], label) for h, label in links(answer_part)] == [(("a", 2), "[2]"), (("b", 2), "[2]")]
+    assert "丙[9]" in answer_part  # a number with no citation stays text
+
+
+def test_text_is_escaped():
+    markup = render_answer(cited('<script>alert(1)</script>"&[4]'))
+    assert "<script>" not in markup and "&lt;script&gt;" in markup
+    assert "<script>" not in render_draft("<script>x")
+
+
+def test_paragraph_panel_shows_everything_and_highlights_the_quote(doc):
+    markup = render_paragraph(doc, 4, QUOTE)
+    assert TITLE in markup and "第4段" in markup and "一、2023年工作回顾" in markup
+    assert f"<mark>{QUOTE}</mark>" in markup
+    assert re.sub(r"<[^>]+>", "", markup).count("一般公共预算收入410.5亿元") == 1  # the full text
+    assert "<mark>" in render_paragraph(doc, 4, QUOTE.rstrip("；") + "。")  # found without its final mark
+    assert "<mark>" not in render_paragraph(doc, 4, "不在这段里")
+    with pytest.raises(KeyError):
+        render_paragraph(doc, 66)
+
+
+def test_document_view_numbers_every_paragraph(doc):
+    markup = render_document(doc, selected=21)
+    numbers = [int(n) for n in re.findall(r'<span class="qa-doc-num">(\d+)</span>', markup)]
+    assert numbers == list(range(1, 66))
+    assert markup.count("qa-selected") == 1 and 'id="qa-para-21"' in markup
+    assert re.search(r'qa-doc-para qa-selected" id="qa-para-21"', markup)
+
+
+def test_search_results_link_into_the_document(doc):
+    from qa.retrieval import Hit, SentenceHit
+
+    hit = Hit(DOC, 4, 0.5, doc.paragraph(4).text, "一、2023年工作回顾", 2023, 0.5, 0.5, (SentenceHit(0, 0, QUOTE, 0.9),))
+    markup = render_search_results("生产总值", [hit], {DOC: doc})
+    assert parse_target(links(markup)[0][0]) == (DOC, 4, QUOTE) and "<mark>" in markup
+    assert "没有找到" in render_search_results("火星", [], {DOC: doc})
+
+
+def test_errors_read_as_chinese_sentences():
+    assert error_message(QuestionError("the question is empty")) == "请输入问题。"
+    assert error_message(QuestionError("the question has 600 characters; the limit is 500")) == "问题太长（600字），最多500字。"
+    assert "正在加载" in error_message(NotReady("loading"))
+    assert "加载失败" in error_message(NotReady("boom", failed=True))
+    message = error_message(ZeroDivisionError("division by zero"))
+    assert "division" not in message and "Traceback" not in message
+
+
+def test_create_ui_names_its_api_endpoints():
+    demo = create_ui(lambda: None)  # nothing is loaded to build the page
+    named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert named == {"ask", "search", "paragraph"}
+
+
+# -- Gradio's API through gradio_client ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gradio_client(real_index):
+    from gradio_client import Client
+
+    settings = extractive_settings(*real_index)
+    with running(create_app(settings, Engine.from_settings(settings))) as base:
+        yield Client(base + "/", verbose=False)
+
+
+def test_gradio_client_ask(gradio_client):
+    info = gradio_client.view_api(print_info=False, return_format="dict")
+    assert {"/ask", "/search", "/paragraph"} <= set(info["named_endpoints"])
+    body = gradio_client.predict(GDP, [], api_name="/ask")
+    assert "4015亿元" in body["answer"] and body["refused"] is False
+    assert [(c["doc"], c["paragraph"], c["quote"]) for c in body["citations"]] == [(DOC, 4, QUOTE)]
+    history = [{"role": "user", "content": GDP}, {"role": "assistant", "content": body["answer"]}]
+    follow = gradio_client.predict(question="那2024年的目标呢？", history=history, api_name="/ask")
+    assert [c["paragraph"] for c in follow["citations"]] == [21]
+
+
+def test_gradio_client_search_and_paragraph(gradio_client, doc):
+    hits = gradio_client.predict("地区生产总值 4015亿元", 3, api_name="/search")
+    assert len(hits) == 3 and hits[0]["paragraph"] == 4
+    p = gradio_client.predict(DOC, 4, api_name="/paragraph")
+    assert p == {"doc": DOC, "title": TITLE, "paragraph": 4, "section": "一、2023年工作回顾", "text": doc.paragraph(4).text}
+
+
+def test_gradio_client_errors_are_messages(gradio_client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="empty"):
+        gradio_client.predict("  ", [], api_name="/ask")
+    with pytest.raises(AppError, match="paragraphs 1–65"):
+        gradio_client.predict(DOC, 99, api_name="/paragraph")
