@@ -2,30 +2,37 @@
 
 `create_api(engine_or_loader, settings)` builds the FastAPI app; it does not start a server (see
 `qa.server`). Every error is JSON, `{"error": {"code", "message"}}`, with a fitting status: 400 bad
-JSON, 404 unknown document/paragraph/route, 413 body or question too long, 422 invalid request,
-503 while the engine loads. Model calls go through the service's single worker, so concurrent
-requests queue without blocking `/api/health`.
+JSON or invalid UTF-8, 401 missing or wrong API key (when `api_keys` is set), 404 unknown
+document/paragraph/route, 413 body, question or history too long, 415 a body that is not JSON,
+422 invalid request (unknown fields included), 429 queue full, 503 while the engine loads, 504
+past `request_timeout_s`. Model calls go through the service's bounded single worker, so concurrent
+requests queue without blocking `/api/health`. CORS is off unless `cors_origins` names origins.
 
 The OpenAI endpoint streams only verified text: an OpenAI client appends every delta it receives
 and cannot take one back, so the answer is sent once it has passed the engine's checks (the
 `/api/ask` stream, whose clients replace the draft with the final event, sends the draft tokens).
 
-Left out: authentication, rate limiting, CORS (add a middleware when serving other origins).
+Left out: per-client rate limiting (the queue bound is global) and user accounts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, AsyncIterator, Callable, Iterator, Literal, Sequence
 
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,12 +40,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .engine import Answer, Engine, QuestionError
-from .service import EngineService, NotReady, as_service
-from .settings import Settings
+from .service import AnswerStream, Busy, Cancelled, EngineService, HistoryError, NotReady, as_service, check_history
+from .settings import Settings, split_list
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = Settings.max_body_bytes
+TIMEOUT_GRACE_S = 5.0  # beyond request_timeout_s (at most as much again): time to check and return the extractive answer
 MAX_SEARCH_K = 50
 OPENAI_MODEL_ID = "qa"
 
@@ -71,27 +79,66 @@ def not_ready_error(exc: NotReady) -> ApiError:
 
 
 def question_error(question: str, settings: Settings, exc: QuestionError) -> ApiError:
+    if isinstance(exc, HistoryError):
+        return ApiError(413, "history_too_long", str(exc)) if "the limit is" in str(exc) else ApiError(422, "invalid_history", str(exc))
     if isinstance(question, str) and len(question.strip()) > settings.max_question_chars:
         return ApiError(413, "question_too_long", str(exc))
     return ApiError(422, "invalid_question", str(exc))
 
 
-class BodySizeLimit:
-    """ASGI middleware: 413 for /api and /v1 request bodies over `max_bytes` (declared or streamed)."""
+def key_matches(given: str, keys: Sequence[str]) -> bool:
+    """Whether `given` is one of `keys`, in time independent of where they differ (and of their lengths)."""
+    digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(digest, hashlib.sha256(key.encode("utf-8")).digest())
+    return found
+
+
+def _guarded(scope) -> bool:
+    return scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1/"))
+
+
+class ApiKeys:
+    """ASGI middleware: /api and /v1 require `Authorization: Bearer <key>` with one of `keys` (401 otherwise)."""
+
+    def __init__(self, app, keys: Sequence[str]) -> None:
+        self.app, self.keys = app, tuple(keys)
+
+    async def __call__(self, scope, receive, send):
+        if not self.keys or not _guarded(scope):
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and key_matches(token.strip(), self.keys):
+            return await self.app(scope, receive, send)
+        message = "an API key is required: Authorization: Bearer <key>" if not header else "the API key is not valid"
+        response = JSONResponse(error_body("unauthorized", message, scope["path"].startswith("/v1/")), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await response(scope, receive, send)
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class RequestGuard:
+    """ASGI middleware for /api and /v1 request bodies: at most `max_bytes` (413, declared or streamed),
+    JSON only (415), valid UTF-8 (400) and no lone surrogates (400), checked before any endpoint runs."""
 
     def __init__(self, app, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith(("/api/", "/v1/")):
+        if not _guarded(scope) or scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
-        too_large = JSONResponse(error_body("body_too_large", f"the request body is larger than {self.max_bytes} bytes", scope["path"].startswith("/v1/")), status_code=413)
-        declared = dict(scope["headers"]).get(b"content-length")
+        openai = scope["path"].startswith("/v1/")
+
+        async def reject(status: int, code: str, message: str):
+            return await JSONResponse(error_body(code, message, openai), status_code=status)(scope, receive, send)
+
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await too_large(scope, receive, send)
-        if declared is not None:
-            return await self.app(scope, receive, send)
-        # No declared length (chunked): read up to the limit, then replay.
+            return await reject(413, "body_too_large", f"the request body is larger than {self.max_bytes} bytes")
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -101,9 +148,39 @@ class BodySizeLimit:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > self.max_bytes:
-                return await too_large(scope, receive, send)
+                return await reject(413, "body_too_large", f"the request body is larger than {self.max_bytes} bytes")
         body = b"".join(chunks)
+        if body:
+            media = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+            if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+                return await reject(415, "unsupported_media_type", f"the body must be JSON (Content-Type: application/json), not {media[:60] or 'unlabelled'}")
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return await reject(400, "invalid_utf8", f"the body is not valid UTF-8 (byte {exc.start})")
+            if _SURROGATE.search(text) and _has_lone_surrogate(text):
+                return await reject(400, "invalid_text", "the body contains a lone surrogate (\\ud800–\\udfff), which is not text")
         return await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether the JSON `text` decodes to a string with a lone surrogate (False if it is not JSON)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _replay(messages: list[dict], then=None):
@@ -121,13 +198,15 @@ def _replay(messages: list[dict], then=None):
 
 
 class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
     content: str
 
 
 class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     question: str = Field(description="the question, in Chinese", examples=["2023年湖州市地区生产总值是多少？"])
-    history: list[Message] = Field(default_factory=list, description="earlier turns of the conversation, oldest first")
+    history: list[Message] = Field(default_factory=list, description="earlier turns of the conversation, oldest first (at most max_history_turns, 20, and max_history_chars, 4000, in all)")
     stream: bool = Field(False, description="server-sent events: `delta` events with draft text, then one `answer` event")
 
 
@@ -212,7 +291,10 @@ class ChatMessage(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """OpenAI chat completions request; sampling options are accepted and ignored."""
+    """OpenAI chat completions request; sampling options are accepted and ignored.
+
+    Unlike /api, unknown fields are allowed: OpenAI clients send options this server ignores.
+    """
 
     model_config = ConfigDict(extra="allow")
     model: str = OPENAI_MODEL_ID
@@ -221,10 +303,14 @@ class ChatCompletionRequest(BaseModel):
 
 
 ERRORS = {
-    400: {"model": ErrorResponse, "description": "malformed JSON"},
-    413: {"model": ErrorResponse, "description": "body or question too long"},
+    400: {"model": ErrorResponse, "description": "malformed JSON or invalid UTF-8"},
+    401: {"model": ErrorResponse, "description": "missing or wrong API key (only when the server has API keys)"},
+    413: {"model": ErrorResponse, "description": "body, question or history too long"},
+    415: {"model": ErrorResponse, "description": "the body is not JSON"},
     422: {"model": ErrorResponse, "description": "invalid request"},
+    429: {"model": ErrorResponse, "description": "the queue is full; retry after Retry-After seconds"},
     503: {"model": ErrorResponse, "description": "the engine is still loading"},
+    504: {"model": ErrorResponse, "description": "no answer within request_timeout_s"},
 }
 
 
@@ -277,15 +363,10 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
             (called in a background thread at start-up).
         settings: limits (max_question_chars); defaults to the engine's settings.
     """
-    service = as_service(engine_or_loader)
+    service = as_service(engine_or_loader, settings)
 
     def current_settings() -> Settings:
-        if settings is not None:
-            return settings
-        try:
-            return service.engine.settings
-        except NotReady:
-            return Settings()
+        return settings if settings is not None else service.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -302,7 +383,16 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
         lifespan=lifespan,
     )
     app.state.service = service
-    app.add_middleware(BodySizeLimit)
+    limits = current_settings()
+    # Starlette runs the last added outermost: CORS, then the key check, then the body checks.
+    app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes)
+    app.add_middleware(ApiKeys, keys=split_list(limits.api_keys))
+    origins = split_list(limits.cors_origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600,
+        )
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -312,6 +402,19 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
     async def not_ready(request: Request, exc: NotReady):
         err = not_ready_error(exc)
         return _error(request, err.status, err.code, err.message, err.headers)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy):
+        return _error(request, 429, "busy", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(Cancelled)
+    async def cancelled(request: Request, exc: Cancelled):
+        return _error(request, 504, "timeout", str(exc))
+
+    @app.exception_handler(QuestionError)
+    async def bad_question(request: Request, exc: QuestionError):
+        err = question_error("", current_settings(), exc)
+        return _error(request, err.status, err.code, err.message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -337,9 +440,35 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
         log.exception("unexpected error in %s %s", request.method, request.url.path)
         return _error(request, 500, "internal_error", "internal error; the server log has the details")
 
+    def wait_limit() -> float:
+        timeout = current_settings().request_timeout_s
+        return timeout + min(TIMEOUT_GRACE_S, timeout)
+
+    async def finish(future, stop=None) -> Any:
+        """Wait for a worker future without blocking the event loop; 504 (and give up) past the limit."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait_limit())
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+            future.cancel()  # skipped if the worker has not reached it
+            if stop is not None:
+                stop.set()  # stops generating at the next token
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise ApiError(504, "timeout", f"no answer within {wait_limit():.0f} s; try again later") from None
+
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         """Run a model call on the engine worker without blocking the event loop."""
-        return await asyncio.wrap_future(service.submit(fn, *args))
+        return await finish(service.submit(fn, *args))
+
+    async def answer_within_limit(question: str, history: list[dict]) -> Answer:
+        future, stop = service.submit_answer(question, history)
+        return await finish(future, stop)
+
+    def conversation(history: Sequence[Any]) -> list[dict]:
+        try:
+            return check_history(history, current_settings())
+        except HistoryError as exc:
+            raise question_error("", current_settings(), exc) from None
 
     def validated(question: str) -> str:
         try:
@@ -375,11 +504,10 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
         after the stream began is `event: error` with `{"error": {...}}`.
         """
         question = validated(body.question)
-        history = [m.model_dump() for m in body.history]
+        history = conversation(body.history)
         if body.stream or "text/event-stream" in request.headers.get("accept", ""):
-            return StreamingResponse(_sse(service.stream(question, history)), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        answer = await run(service.engine.answer, question, history)
-        return answer_json(answer)
+            return StreamingResponse(_sse_async(service.stream(question, history)), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return answer_json(await answer_within_limit(question, history))
 
     @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, tags=["documents"])
     async def search(
@@ -453,16 +581,17 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
         """
         question, history = openai_conversation(body.messages)
         question = validated(question)
+        history = conversation(history)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:
-            future = service.submit(service.engine.answer, question, history)
+            future, stop = service.submit_answer(question, history)
             return StreamingResponse(
-                _openai_chunks(future, completion_id, created, body.model),
+                _openai_chunks(future, stop, completion_id, created, body.model, wait_limit()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        answer = await run(service.engine.answer, question, history)
+        answer = await answer_within_limit(question, history)
         citations = [asdict(c) for c in answer.citations]
         return {
             "id": completion_id,
@@ -507,6 +636,20 @@ def _sse_event(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+async def _sse_async(events: AnswerStream) -> AsyncIterator[str]:
+    """`_sse` driven from the event loop; when the client leaves (the task is cancelled) the
+    stream is closed, so the worker stops generating at its next token."""
+    chunks = _sse(events)
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        events.close()
+
+
 def _sse(events: Iterator) -> Iterator[str]:
     """Engine events → server-sent events (runs in Starlette's thread pool)."""
     try:
@@ -519,6 +662,8 @@ def _sse(events: Iterator) -> Iterator[str]:
         yield _sse_event("error", error_body("invalid_question", str(exc)))
     except NotReady as exc:
         yield _sse_event("error", error_body("not_ready", str(exc)))
+    except Cancelled as exc:
+        yield _sse_event("error", error_body("timeout", str(exc)))
     except Exception:  # noqa: BLE001 - the stream has begun; report in-band
         log.exception("streaming an answer failed")
         yield _sse_event("error", error_body("internal_error", "internal error; the server log has the details"))
@@ -528,25 +673,36 @@ def _sse(events: Iterator) -> Iterator[str]:
             close()
 
 
-def _openai_chunks(future, completion_id: str, created: int, model: str, piece: int = 8) -> Iterator[str]:
-    """OpenAI `chat.completion.chunk` events for a verified answer, then `[DONE]`."""
+async def _openai_chunks(future, stop, completion_id: str, created: int, model: str, wait_s: float, piece: int = 8) -> AsyncIterator[str]:
+    """OpenAI `chat.completion.chunk` events for a verified answer, then `[DONE]`.
+
+    A client that leaves, or an answer later than `wait_s`, gives the request up (the worker
+    skips it or stops generating)."""
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
     try:
-        answer: Answer = future.result()
-    except Exception as exc:  # noqa: BLE001 - the stream has begun; report in-band
-        log.exception("answering failed")
-        yield f"data: {json.dumps(error_body('internal_error', f'internal error: {type(exc).__name__}', openai=True))}\n\n"
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            answer: Answer = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait_s)
+        except asyncio.TimeoutError:
+            yield f"data: {json.dumps(error_body('timeout', f'no answer within {wait_s:.0f} s', openai=True))}\n\n"
+            yield "data: [DONE]\n\n"
+            return
+        except Exception as exc:  # noqa: BLE001 - the stream has begun; report in-band
+            log.exception("answering failed")
+            yield f"data: {json.dumps(error_body('internal_error', f'internal error: {type(exc).__name__}', openai=True))}\n\n"
+            yield "data: [DONE]\n\n"
+            return
+        text = with_sources(answer)
+        for start in range(0, len(text), piece):
+            yield chunk({"content": text[start:start + piece]})
+        citations = [asdict(c) for c in answer.citations]
+        yield chunk({}, "stop", citations=citations, refused=answer.refused, answer=answer.text)
         yield "data: [DONE]\n\n"
-        return
-    text = with_sources(answer)
-    for start in range(0, len(text), piece):
-        yield chunk({"content": text[start:start + piece]})
-    citations = [asdict(c) for c in answer.citations]
-    yield chunk({}, "stop", citations=citations, refused=answer.refused, answer=answer.text)
-    yield "data: [DONE]\n\n"
+    finally:
+        future.cancel()
+        stop.set()

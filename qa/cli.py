@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (env QA_HOST; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (env QA_PORT; default 7860)")
 
+    p = sub.add_parser("bench", help="measure speed: cold start, retrieval, first token, decode, answer; vs naive", description="Time the default answer path on a question file and, in the same run, a naive one (float32, whole paragraphs, no prefix cache); print both and their ratios.")
+    _common(p)
+    p.add_argument("file", type=Path, nargs="?", default=Path("tests/data/dev.jsonl"), help="JSONL file (default tests/data/dev.jsonl)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true", help="a few questions only (smoke test)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N questions")
+    p.add_argument("--naive-limit", type=int, metavar="N", help="at most N questions on the naive side")
+    p.add_argument("--cold-cache", action="store_true", help="also time a start into an empty model cache (converts the model: minutes)")
+    p.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=None, help="reuse the KV cache of the prompt's fixed prefix (default: as configured, off)")
+    p.add_argument("--model", help="local model: bundled name, folder or model id (env QA_MODEL)")
+
     p = sub.add_parser("models", help="prepare model files (assemble, verify, convert, cache)", description="Prepare the generation model so that requests never wait for it.")
     p.add_argument("--model", help="bundled name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), folder or model id")
     p.add_argument("--force", action="store_true", help="redo the conversion even if the cache is current")
@@ -107,19 +118,22 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def read_questions(values: Sequence[str], stdin=None) -> Iterator[str]:
     """Questions from arguments, or one per line from stdin when the only argument is `-`.
 
-    Blank lines on stdin are skipped; an empty question argument is an error.
+    Control characters and terminal escapes are removed; blank lines on stdin are skipped; an
+    empty question argument is an error.
     """
+    from .text import clean_question
+
     if list(values) == ["-"]:
         for line in stdin or sys.stdin:
-            if line.strip():
-                yield line.strip()
+            if clean_question(line):
+                yield clean_question(line)
         return
     for value in values:
         if value == "-":
             raise UserError("'-' (read stdin) must be the only question argument")
-        if not value.strip():
+        if not clean_question(value):
             raise UserError("empty question; ask something, e.g. qa search \"2023年地区生产总值是多少？\"")
-        yield value.strip()
+        yield clean_question(value)
 
 
 def _open_retriever(settings: Settings):
@@ -156,6 +170,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     k = args.k if args.k is not None else settings.top_k
     if k < 1:
         raise UserError("-k must be at least 1")
+    too_long = [q for q in questions if len(q) > settings.max_question_chars]
+    if too_long:
+        raise UserError(f"a question has {len(too_long[0])} characters; the limit is {settings.max_question_chars} (QA_MAX_QUESTION_CHARS)")
     retriever = _open_retriever(settings)
     for question in questions:
         started = time.perf_counter()
@@ -206,6 +223,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     name = args.model or settings.model
     started = time.perf_counter()
     path = prepare_model(name, settings.cache_dir, progress=True, force=args.force)
+    if settings.quantize == "int8":  # quantize once here, so that starting the app does not
+        from .generators import int8_cache_path, load_int8_model
+
+        load_int8_model(path, int8_cache_path(path, settings.cache_dir))
     print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0
 
@@ -264,6 +285,23 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench import BenchError, format_bench, run_bench
+
+    if not args.file.is_file():
+        raise UserError(f"no question file {args.file}")
+    progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
+    try:
+        result = run_bench(
+            settings, args.file, quick=args.quick, limit=args.limit, naive_limit=args.naive_limit, cold_cache=args.cold_cache,
+            prefix_cache=args.prefix_cache, progress=progress,
+        )
+    except BenchError as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(result, ensure_ascii=False) if args.json else format_bench(result))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .server import serve
 
@@ -282,6 +320,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "models": cmd_models,
     "serve": cmd_serve,
+    "bench": cmd_bench,
 }
 
 

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .corpus import load_corpus
 from .embedders import make_embedder
@@ -24,6 +24,7 @@ from .index import load_index
 from .prompts import load_template
 from .retrieval import Retriever
 from .settings import Settings
+from .text import clean_question
 
 log = logging.getLogger(__name__)
 
@@ -122,27 +123,35 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":
-        retriever = load_retriever(settings)
-        generator = None
-        if settings.generator != "extractive":
-            from .generators import make_generator
+        if settings.generator == "extractive":
+            return cls(load_retriever(settings), None, settings)
+        from concurrent.futures import ThreadPoolExecutor
 
-            generator = make_generator(settings)
-        return cls(retriever, generator, settings)
+        from .generators import make_generator
+
+        # The model (seconds of unpickling) loads while the index and embedder do.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-model") as pool:
+            generator = pool.submit(make_generator, settings)
+            retriever = load_retriever(settings)
+            return cls(retriever, generator.result(), settings)
 
     # -- public API -------------------------------------------------------------------------
 
-    def answer(self, question: str, history: Sequence[dict] | None = None) -> Answer:
+    def answer(self, question: str, history: Sequence[dict] | None = None, should_stop: Callable[[], bool] | None = None) -> Answer:
         """The verified answer to `question` (with `history`, a follow-up in a conversation)."""
         final = None
-        for event in self.answer_stream(question, history):
+        for event in self.answer_stream(question, history, should_stop):
             if event.answer is not None:
                 final = event.answer
         assert final is not None
         return final
 
-    def answer_stream(self, question: str, history: Sequence[dict] | None = None) -> Iterator[Event]:
-        """Yield text deltas as the model writes, then one event with the verified answer."""
+    def answer_stream(self, question: str, history: Sequence[dict] | None = None, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """Yield text deltas as the model writes, then one event with the verified answer.
+
+        `should_stop` is asked between tokens; when it says True (a deadline passed, the client
+        left) generation stops and the answer is the verified extractive one.
+        """
         started = time.perf_counter()
         question = self.validate(question)
         timings: dict[str, float] = {}
@@ -152,7 +161,7 @@ class Engine:
         selection = select_evidence(self.retriever, query, hits)
         timings["retrieval_ms"] = _ms(started)
         if not selection.answerable:
-            log.info("refusing %r: strength %.3f, absent %s", question, selection.strength, selection.absent)
+            log.info("refusing %r: %s", question[:80], selection.why_refused)
             timings["total_ms"] = _ms(started)
             yield Event(answer=Answer(self.refusal, (), True, timings, source="refusal"))
             return
@@ -174,6 +183,12 @@ class Engine:
                     timings["first_token_ms"] = _ms(started)
                 generated += delta
                 yield Event(delta=delta)
+                if should_stop is not None and should_stop():
+                    log.info("generation stopped after %d characters; answering with the evidence", len(generated))
+                    timings["generation_ms"] = _ms(gen_started)
+                    timings["total_ms"] = _ms(started)
+                    yield Event(answer=self._finish(extractive, selection, timings, "extractive", ("generation stopped",)))
+                    return
         except Exception as exc:  # noqa: BLE001 - a failing generator must not lose the answer
             log.warning("generation failed, answering with the evidence: %s", exc)
             timings["generation_ms"] = _ms(gen_started)
@@ -192,7 +207,7 @@ class Engine:
     def validate(self, question: str) -> str:
         if not isinstance(question, str):
             raise QuestionError("the question must be text")
-        question = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", question).strip()
+        question = clean_question(question)
         if not question:
             raise QuestionError("the question is empty")
         if len(question) > self.settings.max_question_chars:

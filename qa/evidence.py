@@ -29,7 +29,11 @@ RANK_WEIGHT = 0.05
 YEAR_MISMATCH_PENALTY = 0.3
 MIN_EVIDENCE_SCORE = 1.30  # calibrated on dev: answerable ≥ 1.37, unanswerable ≤ 1.27
 # Words that say what kind of answer is wanted, not what it is about; their absence proves nothing.
-ASKING_WORDS = frozenset("荣誉 比例 实际 名字 名称 总量 目标 情况 成绩 成效 措施 内容 数量 数字 水平 规模 进展 结果 具体 现任 预期 预计".split())
+ASKING_WORDS = frozenset(
+    "荣誉 比例 比重 占比 增速 增幅 增长率 实际 名字 名称 总量 目标 情况 成绩 成效 措施 内容 数量 数字 水平 规模 进展 结果 具体 现任 预期 预计 怎么样 如何".split()
+)
+NUMERAL = re.compile(r"[0-9０-９一二三四五六七八九十百千万亿两]")
+KEY_TERM_SHARE = 0.8  # a question's key words weigh at least this share of its rarest word
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Selection:
     spans: tuple[tuple[Evidence, str], ...]  # per asked year (or one): evidence and its answering clauses
     coverage: float  # share of the question's content weight found in the best paragraph
     absent: tuple[str, ...]  # question words that occur nowhere in the documents
+    key_terms_found: bool = True  # every chosen sentence holds one of the question's rarest words
+    wants_figure: bool = False
 
     @property
     def best(self) -> Evidence | None:
@@ -67,8 +73,24 @@ class Selection:
 
     @property
     def answerable(self) -> bool:
-        """Strong evidence and no topic word the documents never mention."""
-        return bool(self.spans) and not self.absent and self.strength >= MIN_EVIDENCE_SCORE
+        """Strong evidence, no topic word the documents never mention, the question's key word in
+        every chosen sentence, and a figure when the question asks for one."""
+        return not self.why_refused
+
+    @property
+    def why_refused(self) -> str:
+        """Why the evidence does not answer ("" when it does); logged with each refusal."""
+        if not self.spans:
+            return "no evidence"
+        if self.absent:
+            return f"the documents never mention {', '.join(self.absent)}"
+        if self.strength < MIN_EVIDENCE_SCORE:
+            return f"weak evidence ({self.strength:.3f} < {MIN_EVIDENCE_SCORE})"
+        if not self.key_terms_found:
+            return "the chosen sentences lack the question's key words"
+        if self.wants_figure and not all(NUMERAL.search(span) for _, span in self.spans):
+            return "the question asks for a figure and the evidence gives none"
+        return ""
 
 
 def term_weights(retriever: Retriever, terms: tuple[str, ...]) -> dict[str, float]:
@@ -165,6 +187,8 @@ def select_evidence(retriever: Retriever, query: Query, hits: list[Hit]) -> Sele
             key = (sent.index, sent.text)
             seen[key] = max(seen.get(key, -1.0), sent.score)
         for (index, text), meaning in seen.items():
+            if addresses_the_assistant(text):
+                continue  # documents are data: a sentence that gives orders is never evidence
             overlap = max(_covered(terms, text), 0.5 * _covered(terms, context + text))
             score = MEANING_WEIGHT * meaning + OVERLAP_WEIGHT * overlap - RANK_WEIGHT * math.log1p(rank) - year_penalty
             candidates.append(Evidence(hit.doc, hit.paragraph, index, text, paragraph.section, meaning, overlap, score))
@@ -175,10 +199,41 @@ def select_evidence(retriever: Retriever, query: Query, hits: list[Hit]) -> Sele
         coverage = _covered(terms, " ".join((p.section, p.subsection, p.text)))
     figure = asks_for_figure(query.original)
     spans = tuple((e, trim_span(e.text, terms, wants_figure=figure)) for e in _per_year_best(retriever, query, candidates))
+    keys = key_terms({t: w for t, w in terms.items() if t in retriever.bm25.idf})
+    found = all(any(k in _context_text(retriever, e) for k in keys) for e, _ in spans) if keys else True
     return Selection(
         query=query, hits=tuple(hits), evidence=tuple(candidates), spans=spans, coverage=coverage,
-        absent=absent_terms(retriever, query),
+        absent=absent_terms(retriever, query), key_terms_found=found, wants_figure=figure,
     )
+
+
+INSTRUCTION = re.compile(
+    r"忽略(?:以上|上述|之前|前面|所有)|无视(?:所有|以上|上述)?规则|系统提示|提示词|管理员模式|你现在是|请你?(?:回答|输出|扮演)"
+    r"|ignore (?:all |any )?(?:previous|prior|above) instructions|system prompt|you are now",
+    re.IGNORECASE,
+)
+
+
+def addresses_the_assistant(text: str) -> bool:
+    """Does a sentence give orders to a language model (忽略以上指令, system prompt…)?"""
+    return bool(INSTRUCTION.search(text))
+
+
+def key_terms(terms: dict[str, float]) -> list[str]:
+    """The question's rarest words (asking words aside): what the answer must be about (大学 in 多少所大学).
+
+    Callers pass only words the documents contain; words they lack are `absent_terms`' business.
+    """
+    weights = {t: w for t, w in terms.items() if t not in ASKING_WORDS and len(t) >= 2}
+    if not weights:
+        return []
+    top = max(weights.values())
+    return [t for t, w in weights.items() if w >= KEY_TERM_SHARE * top]
+
+
+def _context_text(retriever: Retriever, e: Evidence) -> str:
+    p = retriever.index.docs[e.doc].paragraph(e.paragraph)
+    return f"{p.section} {p.subsection} {e.text}".lower()
 
 
 def _per_year_best(retriever: Retriever, query: Query, candidates: list[Evidence]) -> list[Evidence]:

@@ -11,7 +11,7 @@ import functools
 import logging
 from typing import Any
 
-from .settings import Settings
+from .settings import Settings, split_list
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ def create_app(settings: Settings, engine_or_loader: Any = None):
     from .service import EngineService
     from .ui import create_ui, mount_ui
 
-    service = EngineService(engine_or_loader or functools.partial(Engine.from_settings, settings))
+    service = EngineService(engine_or_loader or functools.partial(Engine.from_settings, settings), settings)
     app = create_api(service, settings)
-    return mount_ui(app, create_ui(service))
+    return mount_ui(app, create_ui(service), api_keys=split_list(settings.api_keys))
 
 
 def serve(settings: Settings, log_level: str = "info") -> None:
@@ -38,7 +38,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     import uvicorn
 
     app = create_app(settings)
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: the server is reachable from other machines and has no authentication", settings.host)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not split_list(settings.api_keys):
+        log.warning("listening on %s: the server is reachable from other machines and has no API keys (set QA_API_KEYS)", settings.host)
     log.info("serving on http://%s:%d (API docs at /docs)", settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -6,22 +6,29 @@ searching — goes through a single worker thread: the local model is CPU-bound 
 so concurrent requests queue in arrival order while document look-ups and health checks, which
 touch no model, are answered at once.
 
-Left out: cancelling a request that is already running (it finishes, bounded by `max_new_tokens`,
-and its output is dropped) and more than one engine per process.
+The queue is bounded (`max_queue` waiting behind the running call; one more raises `Busy`, which
+the API turns into 429), every answer has a deadline (`request_timeout_s`: generation stops and
+the verified extractive answer is returned), and a stream whose consumer leaves stops generating
+at the next token. Conversations are checked against `max_history_turns` / `max_history_chars`.
+
+Left out: interrupting a model between two tokens (a prefill or one token runs to its end) and more
+than one engine per process.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from .engine import Answer, Engine, Event
+from .engine import Answer, Engine, Event, QuestionError
 from .retrieval import Hit
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,105 @@ class NotReady(RuntimeError):
     def __init__(self, message: str, failed: bool = False) -> None:
         super().__init__(message)
         self.failed = failed
+
+
+class Busy(RuntimeError):
+    """The engine's queue is full; try again later (`retry_after` seconds is a fair guess)."""
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Cancelled(RuntimeError):
+    """The request was given up (deadline passed or client left) before the worker reached it."""
+
+
+class HistoryError(QuestionError):
+    """A conversation over the configured limits, or with malformed turns."""
+
+
+# C0 controls except tab and newline, DEL, C1 controls, and lone surrogates (not encodable as UTF-8).
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without control characters and lone surrogates."""
+    return _UNSAFE.sub("", text)
+
+
+def check_history(history: Sequence[Any] | None, settings: Settings) -> list[dict]:
+    """The conversation as clean `{"role", "content"}` turns, or HistoryError over the limits.
+
+    Raises:
+        HistoryError: a malformed turn, more than `max_history_turns` turns, or more than
+            `max_history_chars` characters in all.
+    """
+    turns = []
+    for m in history or ():
+        role = m.get("role") if isinstance(m, dict) else getattr(m, "role", None)
+        content = m.get("content") if isinstance(m, dict) else getattr(m, "content", None)
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            raise HistoryError('history items must be {"role": "user"|"assistant", "content": str}')
+        turns.append({"role": role, "content": clean_text(content)})
+    if len(turns) > settings.max_history_turns:
+        raise HistoryError(f"the history has {len(turns)} turns; the limit is {settings.max_history_turns}")
+    chars = sum(len(t["content"]) for t in turns)
+    if chars > settings.max_history_chars:
+        raise HistoryError(f"the history has {chars} characters; the limit is {settings.max_history_chars}")
+    return turns
+
+
+def trim_history(history: Sequence[dict], settings: Settings) -> list[dict]:
+    """The most recent turns that fit the limits (for the chat, which keeps its own history)."""
+    kept: list[dict] = []
+    chars = 0
+    for turn in reversed(list(history)[-settings.max_history_turns:]):
+        chars += len(turn.get("content", ""))
+        if chars > settings.max_history_chars:
+            break
+        kept.append(turn)
+    return kept[::-1]
+
+
+class AnswerStream:
+    """The engine's events for one question, produced on the worker; iterate it, `close()` to stop.
+
+    `close()` may be called from any thread (also while another thread waits in `next()`): the
+    worker stops at its next token and the waiting `next()` ends.
+    """
+
+    def __init__(self) -> None:
+        self._events: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def put(self, item: Any) -> None:
+        self._events.put(item)
+
+    def __iter__(self) -> "AnswerStream":
+        return self
+
+    def __next__(self) -> Event:
+        while True:
+            try:
+                item = self._events.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    raise StopIteration from None
+                continue
+            if item is _DONE:
+                self._stop.set()
+                raise StopIteration
+            if isinstance(item, BaseException):
+                self._stop.set()
+                raise item
+            return item
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 @dataclass(frozen=True)
@@ -51,7 +157,10 @@ class EngineService:
         engine_or_loader: a loaded `Engine`, or a callable returning one (called by `start()`).
     """
 
-    def __init__(self, engine_or_loader: Engine | Callable[[], Engine]) -> None:
+    def __init__(self, engine_or_loader: Engine | Callable[[], Engine], settings: Settings | None = None) -> None:
+        self._settings = settings
+        self._pending = 0  # model calls waiting or running
+        self._pending_lock = threading.Lock()
         self._engine: Engine | None = None
         self._loader: Callable[[], Engine] | None = None
         self._error: str | None = None
@@ -115,6 +224,13 @@ class EngineService:
         return True
 
     @property
+    def settings(self) -> Settings:
+        """The limits: the settings given, else the loaded engine's, else the defaults."""
+        if self._settings is not None:
+            return self._settings
+        return self._engine.settings if self._engine is not None else Settings()
+
+    @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
@@ -150,52 +266,98 @@ class EngineService:
 
     # -- model calls, one at a time ---------------------------------------------------------
 
+    def _admit(self) -> None:
+        """Count one more model call, or raise Busy when `max_queue` are already waiting."""
+        limit = self.settings.max_queue + 1  # the running call and those waiting behind it
+        with self._pending_lock:
+            if self._pending >= limit:
+                raise Busy(f"the engine is busy ({self._pending} requests running or waiting); try again shortly")
+            self._pending += 1
+
+    def _release(self, *_: Any) -> None:
+        with self._pending_lock:
+            self._pending -= 1
+
+    @property
+    def pending(self) -> int:
+        """Model calls waiting or running."""
+        return self._pending
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        """Run `fn(*args)` on the engine worker; the future fails with NotReady if not loaded."""
+        """Run `fn(*args)` on the engine worker.
+
+        Raises:
+            NotReady: not loaded yet. Busy: the queue is full.
+        """
         self.engine  # noqa: B018 - raise NotReady now rather than in the worker
-        return self._worker.submit(fn, *args)
+        self._admit()
+        try:
+            future = self._worker.submit(fn, *args)
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(self._release)
+        return future
+
+    def submit_answer(self, question: str, history: Sequence[dict] | None = None) -> tuple[Future, threading.Event]:
+        """Answer on the worker within `request_timeout_s` from now; set the event to give up.
+
+        A request given up before the worker reaches it is skipped (its future fails with
+        Cancelled); one that is generating stops at the next token with the extractive answer.
+        """
+        engine = self.engine
+        stop = threading.Event()
+        deadline = time.monotonic() + self.settings.request_timeout_s
+
+        def should_stop() -> bool:
+            return stop.is_set() or time.monotonic() > deadline
+
+        def work() -> Answer:
+            if stop.is_set():
+                raise Cancelled("the request was given up before it started")
+            return engine.answer(question, history, should_stop=should_stop)
+
+        return self.submit(work), stop
 
     def answer(self, question: str, history: Sequence[dict] | None = None) -> Answer:
         """The verified answer (waits for the worker)."""
-        engine = self.engine
-        return self.submit(engine.answer, question, history).result()
+        future, _ = self.submit_answer(question, history)
+        return future.result()
 
     def search(self, query: str, k: int) -> list[Hit]:
         engine = self.engine
         return self.submit(engine.retriever.search, query, k).result()
 
-    def stream(self, question: str, history: Sequence[dict] | None = None) -> Iterator[Event]:
+    def stream(self, question: str, history: Sequence[dict] | None = None) -> AnswerStream:
         """The engine's events, produced on the worker; validation errors raise before the first event.
 
-        Closing the iterator early tells the worker to stop at its next event.
+        Closing the stream (from any thread) stops generation at its next token; the answer has
+        the same deadline as `answer()`.
+
+        Raises:
+            QuestionError, NotReady, Busy: before anything is queued.
         """
         engine = self.engine
         question = engine.validate(question)
-        events: queue.Queue = queue.Queue()
-        stop = threading.Event()
+        stream = AnswerStream()
+        deadline = time.monotonic() + self.settings.request_timeout_s
+
+        def should_stop() -> bool:
+            return stream.stopped() or time.monotonic() > deadline
 
         def produce() -> None:
             try:
-                for event in engine.answer_stream(question, history):
-                    events.put(event)
-                    if stop.is_set():
-                        break
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                events.put(exc)
-            finally:
-                events.put(_DONE)
-
-        self._worker.submit(produce)
-        try:
-            while True:
-                item = events.get()
-                if item is _DONE:
+                if stream.stopped():
                     return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
+                for event in engine.answer_stream(question, history, should_stop=should_stop):
+                    stream.put(event)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                stream.put(exc)
+            finally:
+                stream.put(_DONE)
+
+        self.submit(produce)
+        return stream
 
     # -- data, no model ---------------------------------------------------------------------
 
@@ -217,6 +379,6 @@ class EngineService:
         self._worker.shutdown(wait=False, cancel_futures=True)
 
 
-def as_service(engine_or_service: Any) -> EngineService:
+def as_service(engine_or_service: Any, settings: Settings | None = None) -> EngineService:
     """An EngineService for an Engine, a loader, or an EngineService (returned as is)."""
-    return engine_or_service if isinstance(engine_or_service, EngineService) else EngineService(engine_or_service)
+    return engine_or_service if isinstance(engine_or_service, EngineService) else EngineService(engine_or_service, settings)

@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,16 @@ class Settings:
     openai_api_key: str = ""
     request_timeout_s: float = 60.0
 
-    # Serving
+    # Serving: limits and access (see SECURITY.md)
     host: str = "127.0.0.1"
     port: int = 7860
     max_question_chars: int = 500
+    max_history_turns: int = 20  # earlier messages (user and assistant) a request may carry
+    max_history_chars: int = 4000  # their total length
+    max_body_bytes: int = 256 * 1024  # request bodies on /api and /v1; larger is 413
+    max_queue: int = 8  # model requests waiting behind the running one; more is 429
+    api_keys: str = ""  # comma-separated; when set, /api/*, /v1/* and the web chat require one
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; "" = CORS off
 
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -95,3 +101,9 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: Path | 
 def project_root() -> Path:
     """The folder that holds `prompts/` and `seeds/` when running from a checkout."""
     return Path(__file__).resolve().parent.parent
+
+
+def split_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The non-empty items of a comma-separated setting (`"a, b"` → `("a", "b")`); a TOML list works too."""
+    items = value.split(",") if isinstance(value, str) else (value or ())
+    return tuple(item.strip() for item in items if item and item.strip())

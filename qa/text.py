@@ -26,6 +26,10 @@ SYNONYMS = {
     "GDP": "地区生产总值",
     "gdp": "地区生产总值",
     "经济总量": "地区生产总值",
+    "经济增长率": "地区生产总值增长",
+    "经济增速": "地区生产总值增长",
+    "增速": "增长",
+    "增长率": "增长",
     "CPI": "居民消费价格",
     "研发投入": "研发投入强度",
     "R&D": "研发投入",
@@ -43,6 +47,14 @@ def _jieba():
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     return jieba
+
+
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_question(text: str) -> str:
+    """A question without terminal escape sequences and control characters, stripped."""
+    return CONTROL.sub("", text).strip()
 
 
 def tokenize(text: str) -> list[str]:

@@ -29,7 +29,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from .engine import Answer, QuestionError  # noqa: E402
-from .service import NotReady, as_service  # noqa: E402
+from .api import key_matches  # noqa: E402
+from .service import Busy, HistoryError, NotReady, as_service, check_history, trim_history  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ def error_message(exc: BaseException, max_chars: int | None = None) -> str:
     """A short Chinese message for the user; never a traceback."""
     if isinstance(exc, NotReady):
         return "系统加载失败，请查看服务器日志。" if exc.failed else "系统正在加载文档和模型，请稍候几秒再试。"
+    if isinstance(exc, Busy):
+        return "服务器繁忙，请稍后再试。"
+    if isinstance(exc, HistoryError):
+        return "对话太长，请清空对话后再问。"
     if isinstance(exc, QuestionError):
         text = str(exc)
         if "empty" in text:
@@ -328,8 +333,10 @@ def create_ui(engine: Any, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
             messages += [{"role": "user", "content": text}, {"role": "assistant", "content": '<div class="qa-checking">正在检索文档……</div>'}]
             yield "", messages, turns
             draft = ""
+            stream = None
             try:
-                for event in service.stream(text, turns):
+                stream = service.stream(text, trim_history(turns, service.settings))
+                for event in stream:
                     if event.delta:
                         draft += event.delta
                         messages[-1] = {"role": "assistant", "content": render_draft(draft)}
@@ -339,10 +346,13 @@ def create_ui(engine: Any, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
                         turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": event.answer.text}]
                         yield "", messages, turns
             except Exception as exc:  # noqa: BLE001 - shown as a message, logged with the details
-                if not isinstance(exc, (QuestionError, NotReady)):
-                    log.exception("chat failed for %r", text)
+                if not isinstance(exc, (QuestionError, NotReady, Busy)):
+                    log.exception("chat failed for %r", text[:200])
                 messages[-1] = {"role": "assistant", "content": render_error(error_message(exc))}
                 yield "", messages, turns
+            finally:
+                if stream is not None:  # the user left or pressed stop: stop generating
+                    stream.close()
 
         chat_io = dict(inputs=[question, chatbot, history], outputs=[question, chatbot, history], api_visibility="private")
         question.submit(respond, **chat_io)
@@ -424,8 +434,8 @@ def create_ui(engine: Any, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
             try:
                 return render_search_results(query, service.search(query, 8), service.engine.retriever.index.docs)
             except Exception as exc:  # noqa: BLE001
-                if not isinstance(exc, (QuestionError, NotReady)):
-                    log.exception("search failed for %r", query)
+                if not isinstance(exc, (QuestionError, NotReady, Busy)):
+                    log.exception("search failed for %r", query[:200])
                 return render_error(error_message(exc))
 
         find.click(keyword_search, inputs=[keyword], outputs=[results], api_visibility="private")
@@ -448,7 +458,7 @@ def create_ui(engine: Any, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
         def ask(question: str, history: list[dict] | None = None) -> dict:
             """Answer a question from the documents; returns {answer, refused, citations, timings_ms}."""
             try:
-                return service.answer(question, [_message(m) for m in history or []]).to_json()
+                return service.answer(question, check_history(history, service.settings)).to_json()
             except Exception as exc:  # noqa: BLE001
                 raise _gradio_error(exc) from None
 
@@ -488,22 +498,21 @@ def create_ui(engine: Any, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
     return demo
 
 
-def _message(m: Any) -> dict:
-    if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
-        raise QuestionError('history items must be {"role": "user"|"assistant", "content": str}')
-    return {"role": m["role"], "content": m["content"]}
-
-
 def _gradio_error(exc: BaseException) -> gr.Error:
-    if not isinstance(exc, (QuestionError, NotReady)):
+    if not isinstance(exc, (QuestionError, NotReady, Busy)):
         log.exception("gradio API call failed")
         return gr.Error("internal error; the server log has the details")
     return gr.Error(str(exc))
 
 
-def mount_ui(app, blocks: gr.Blocks, path: str = "/"):
-    """Mount the Blocks on a FastAPI app with this module's theme, CSS and script; no share links."""
-    blocks.queue(default_concurrency_limit=4)
+def mount_ui(app, blocks: gr.Blocks, path: str = "/", api_keys: Sequence[str] = ()):
+    """Mount the Blocks on a FastAPI app with this module's theme, CSS and script; no share links.
+
+    With `api_keys`, the chat asks for a login: any user name, one of the keys as the password
+    (`gradio_client.Client(url, auth=("user", key))`).
+    """
+    blocks.queue(default_concurrency_limit=4, max_size=32)
+    keys = tuple(api_keys)
     return gr.mount_gradio_app(
         app,
         blocks,
@@ -516,4 +525,6 @@ def mount_ui(app, blocks: gr.Blocks, path: str = "/"):
         theme=theme(),
         css=CSS,
         head=HEAD,
+        auth=(lambda _user, password: key_matches(password or "", keys)) if keys else None,
+        auth_message="请输入 API 密钥作为密码（用户名任意）。" if keys else None,
     )
