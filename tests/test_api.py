@@ -21,7 +21,7 @@ import pytest
 from qa.engine import Engine
 from qa.server import create_app
 from qa.settings import project_root
-from serving import extractive_settings, free_port, running, wait_healthy
+from serving import free_port, running, wait_healthy
 
 ROOT = project_root()
 DOC = "huzhou-2024-government-work-report"
@@ -33,28 +33,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
-
-
-@pytest.fixture(scope="module")
-def settings(real_index):
-    return extractive_settings(*real_index)
-
-
-@pytest.fixture(scope="module")
-def engine(settings):
-    return Engine.from_settings(settings)
-
-
-@pytest.fixture(scope="module")
-def base(settings, engine):
-    with running(create_app(settings, engine)) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base):
-    with httpx.Client(base_url=base, timeout=30) as c:
-        yield c
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import openai
@@ -27,10 +26,10 @@ from qa.engine import Engine
 from qa.index import build_index, load_index
 from qa.retrieval import Retriever
 from qa.server import create_app
-from qa.service import EngineService, HistoryError, check_history, clean_text, trim_history
+from qa.service import EngineService, HistoryError, check_history, trim_history
 from qa.api import key_matches
 from qa.settings import Settings, load_settings, project_root, split_list
-from serving import extractive_settings, running
+from serving import running
 
 ROOT = project_root()
 DOC = "huzhou-2024-government-work-report"
@@ -41,28 +40,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
-
-
-@pytest.fixture(scope="module")
-def settings(real_index):
-    return extractive_settings(*real_index)
-
-
-@pytest.fixture(scope="module")
-def engine(settings):
-    return Engine.from_settings(settings)
-
-
-@pytest.fixture(scope="module")
-def base(settings, engine):
-    with running(create_app(settings, engine)) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base):
-    with httpx.Client(base_url=base, timeout=30) as c:
-        yield c
 
 
 def error(r: httpx.Response, status: int, code: str | None = None) -> dict:
