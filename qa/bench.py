@@ -31,9 +31,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-from .evaluation import EvalItem, load_eval, score_answer
+from .evaluation import EvalItem, load_eval, percentile, score_answer
 from .settings import Settings
 
 # The keys `--json` always holds (numbers); tests check them.
@@ -113,17 +113,6 @@ class Run:
             "generated": len(ttfts),
             **({"accuracy": round(sum(scored) / len(scored), 4)} if scored else {}),
         }
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Linear-interpolated percentile (numpy's default); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * pct / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def peak_rss_mb() -> float:

@@ -14,7 +14,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .retrieval import Retriever
 
@@ -179,8 +179,8 @@ def evaluate_answers(engine, items: list[EvalItem], report: Path | None = None, 
         "false_refusal_rate": _ratio(sum(r["refused"] for r in answerable), len(answerable)),
         "median_answer_chars": statistics.median(lengths) if lengths else 0,
         "generated_share": _ratio(sum(r["source"] == "generated" for r in answerable), len(answerable)),
-        "latency_p50_ms": _percentile(times, 50),
-        "latency_p95_ms": _percentile(times, 95),
+        "latency_p50_ms": round(percentile(times, 50), 1),
+        "latency_p95_ms": round(percentile(times, 95), 1),
         "wrong": [r["id"] for r in rows if not r["correct"]],
     }
 
@@ -189,11 +189,15 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def _percentile(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile (numpy's default); 0.0 for no values."""
+    if not values:
         return 0.0
-    k = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * pct / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def format_answer_table(m: dict[str, Any]) -> str:

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -29,17 +28,9 @@ from pathlib import Path
 
 import httpx
 
+from qa.evaluation import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * pct / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def ask(client: httpx.Client, url: str, question: str) -> dict:
