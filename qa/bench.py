@@ -6,11 +6,13 @@ Measures, on a question file like `tests/data/dev.jsonl`:
   first answer (`cold_first_answer_s`), with the model cache as it is; with `cold_cache=True` also
   into an empty cache directory (`cold_start_cold_cache_s`: assembling, converting, quantizing);
 - index build time (every chunk embedded again, into a temporary folder);
-- for the default configuration (the Engine as configured: int8, compact evidence, prefix KV cache):
+- for the default configuration (the Engine as configured: int8, the lean decoder with prompt-lookup
+  drafts, compact evidence, the number constraint):
   retrieval latency, time to first token, decode tokens/s, end-to-end answer latency (p50/p95),
   accuracy with `qa eval`'s rules, and the process's peak resident memory at that point;
-- for the naive configuration, on the same questions: float32, no prefix cache, the top 3 whole
-  paragraphs as context, no evidence selection and no number constraint; then the ratios.
+- for the naive configuration, on the same questions: float32, transformers' own forward one token
+  per call, no prefix cache, the top 3 whole paragraphs as context, no evidence selection and no
+  number constraint; then the ratios.
 
 Times are wall-clock on whatever else the machine is doing: run it on an idle machine, several times,
 and compare medians. One warm-up answer per configuration is not counted (it also fills the prefix
@@ -362,7 +364,9 @@ def run_bench(
     engine.generator = None  # free the default model before loading the float32 one
     gc.collect()
     loaded = time.perf_counter()
-    naive_gen = LocalGenerator(model_dir, threads=settings.threads, quantize="none", prefix_cache=False, name="naive")
+    naive_gen = LocalGenerator(
+        model_dir, threads=settings.threads, quantize="none", prefix_cache=False, lean=False, draft_tokens=0, name="naive"
+    )
     naive_load_s = time.perf_counter() - loaded
     if not quick:
         run_naive(engine, naive_gen, naive_items[:1], settings.max_new_tokens)  # warm-up

@@ -224,9 +224,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     path = prepare_model(name, settings.cache_dir, progress=True, force=args.force)
     if settings.quantize == "int8":  # quantize once here, so that starting the app does not
-        from .generators import int8_cache_path, load_int8_model
+        from .generators import prepare_int8
 
-        load_int8_model(path, int8_cache_path(path, settings.cache_dir))
+        prepare_int8(path, settings.cache_dir)
     print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0
 

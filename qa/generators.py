@@ -27,7 +27,10 @@ import time
 import warnings
 from collections import OrderedDict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence
+
+from .fastlm import KVCache, LeanDecoder, save_int8, saved_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from qa.settings import Settings
@@ -184,7 +187,7 @@ def quantize_linear_int8(model):
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
-INT8_CACHE_FORMAT = 1  # bump when what `load_int8_model` saves changes
+INT8_CACHE_FORMAT = 2  # bump when what `load_int8_model` saves changes
 
 
 def _int8_key(model_dir: Path) -> dict[str, Any]:
@@ -241,6 +244,9 @@ def load_int8_model(model_dir: Path, cache_file: Path | None):
     model.eval()
     model = quantize_linear_int8(model)
     if cache_file is not None:
+        from .int8layers import split_rows
+
+        model.lm_head = split_rows(model.lm_head)  # unpickles faster (see qa.int8layers)
         try:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{cache_file.name}.", dir=cache_file.parent)
@@ -256,6 +262,58 @@ def load_int8_model(model_dir: Path, cache_file: Path | None):
         except OSError as exc:
             warnings.warn(f"could not cache the int8 model in {cache_file}: {exc}", RuntimeWarning, stacklevel=2)
     return model
+
+
+def lean_cache_path(int8_cache: str | Path) -> Path:
+    """The lean decoder's int8 file next to the (transformers) int8 cache file: `<name>.lean-int8.safetensors`."""
+    int8_cache = Path(int8_cache)
+    stem = int8_cache.name[: -len(".int8.pt")] if int8_cache.name.endswith(".int8.pt") else int8_cache.name
+    return int8_cache.with_name(stem + ".lean-int8.safetensors")
+
+
+def load_lean_int8(model_dir: Path, cache_file: Path | None, threads: int = 2) -> LeanDecoder:
+    """The int8 lean decoder of `model_dir`, from `cache_file` when it is current, else built and cached.
+
+    Building: load the float32 model with transformers, quantize (as `load_int8_model`), save with
+    `qa.fastlm.save_int8` (~15 s, once). Loading: ~1.5 s on two cores, against ~3.5 s for unpickling
+    a quantized transformers model, and no transformers model code is imported.
+    """
+    key = _int8_key(model_dir)
+    if cache_file is not None and saved_key(cache_file) == key:
+        try:
+            return LeanDecoder.load(cache_file, workers=threads)
+        except Exception as exc:  # noqa: BLE001 - damaged: rebuilt below
+            warnings.warn(f"rebuilding {cache_file}: {exc}", RuntimeWarning, stacklevel=2)
+    model = load_int8_model(model_dir, None)
+    if cache_file is None:
+        return LeanDecoder.from_model(model)
+    try:
+        save_int8(model, cache_file, key)
+    except OSError as exc:
+        warnings.warn(f"could not cache the int8 model in {cache_file}: {exc}", RuntimeWarning, stacklevel=2)
+        return LeanDecoder.from_model(model)
+    del model
+    return LeanDecoder.load(cache_file, workers=threads)
+
+
+def prepare_int8(model_dir: Path, cache_dir: Path, *, lean: bool = True) -> Path:
+    """Quantize `model_dir` once into the cache the generator loads (the lean file when the
+    architecture allows it, else a pickled transformers model); returns the file."""
+    int8_cache = int8_cache_path(model_dir, cache_dir)
+    config = _read_json(Path(model_dir) / "config.json")
+    if lean and LeanDecoder.supports_config(SimpleNamespace(**config)):
+        load_lean_int8(Path(model_dir), lean_cache_path(int8_cache))
+        return lean_cache_path(int8_cache)
+    load_int8_model(Path(model_dir), int8_cache)
+    return int8_cache
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def set_threads(threads: int) -> None:
@@ -304,9 +362,10 @@ class LocalGenerator:
         *,
         int8_cache: str | Path | None = None,
         prefix_cache: bool = False,
+        lean: bool = True,
+        draft_tokens: int = 4,
     ):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if quantize not in {"int8", "none"}:
             raise ValueError(f"quantize must be 'int8' or 'none', not {quantize!r}")
@@ -315,35 +374,53 @@ class LocalGenerator:
         self.model_dir = Path(model_dir)
         self.name = name or f"local:{self.model_dir.name}"
         self.quantize = quantize
+        config = _read_json(self.model_dir / "config.json")
+        use_lean = lean and LeanDecoder.supports_config(SimpleNamespace(**config))
         # The tokenizer (~1 s) loads in a second thread while the weights load: both spend most of
         # their time in native code, so on two cores they overlap.
         tokenizer: dict[str, Any] = {}
 
         def load_tokenizer() -> None:
             try:
+                from transformers import AutoTokenizer
+
                 tokenizer["value"] = AutoTokenizer.from_pretrained(self.model_dir)
             except Exception as exc:  # noqa: BLE001 - re-raised below in the caller's thread
                 tokenizer["error"] = exc
 
         loader = threading.Thread(target=load_tokenizer, name="qa-tokenizer", daemon=True)
         loader.start()
+        model = lean_decoder = None
         try:
-            if quantize == "int8":
+            if quantize == "int8" and use_lean:
+                # No transformers model at all: int8 matrices straight from a safetensors file.
+                lean_decoder = load_lean_int8(self.model_dir, lean_cache_path(int8_cache) if int8_cache is not None else None, threads)
+            elif quantize == "int8":
                 model = load_int8_model(self.model_dir, Path(int8_cache) if int8_cache is not None else None)
             else:
+                from transformers import AutoModelForCausalLM
+
                 model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
                 model.eval()
+                lean_decoder = LeanDecoder.from_model(model) if use_lean and LeanDecoder.supports(model) else None
         finally:
             loader.join()
         if "error" in tokenizer:
             raise tokenizer["error"]
         self.tokenizer = tokenizer["value"]
-        self.model = model
+        self.model = model  # None when the lean decoder runs from its own file
+        self.lean = lean_decoder
+        self.config = config
         self.prefix_cache = prefix_cache
+        self.draft_tokens = max(0, int(draft_tokens)) if self.lean is not None else 0
+        self._lean_cache: KVCache | None = None
+        self._lean_ids: list[int] = []  # the tokens whose keys/values `_lean_cache` holds
         self._prefixes: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # rendered prefix → (tokens, KV cache)
-        # transformers 5.2x renamed the forward argument `past_key_values` to `cache`.
-        params = inspect.signature(model.forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._head_ids: OrderedDict[str, list[int]] = OrderedDict()  # rendered prefix → its tokens
+        if model is not None:
+            # transformers 5.2x renamed the forward argument `past_key_values` to `cache`.
+            params = inspect.signature(model.forward).parameters
+            self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self.eos_ids = self._stop_ids()
         self._token_texts: list[str] | None = None
         self.token_texts()  # for the number constraint; at load, not in the first request
@@ -355,7 +432,10 @@ class LocalGenerator:
 
     def _stop_ids(self) -> set[int]:
         ids: set[int] = set()
-        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if self.model is not None:
+            eos = getattr(self.model.generation_config, "eos_token_id", None)
+        else:
+            eos = _read_json(self.model_dir / "generation_config.json").get("eos_token_id", self.config.get("eos_token_id"))
         ids.update(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
@@ -429,12 +509,23 @@ class LocalGenerator:
 
         with self._lock, torch.inference_mode():
             prompt, _ = self.prompt_text(messages)
-            self._shared_prefix(messages, prompt, self._encode(prompt))
+            if self.lean is None:
+                self._shared_prefix(messages, prompt, self._encode(prompt))
+                return
+            ids = self._encode(prompt)[0].tolist()
+            head = self._head_length(messages, prompt, ids)
+            if head and self._lean_ids[:head] != ids[:head]:
+                if self._lean_cache is None:
+                    self._lean_cache = self.lean.new_cache(1024)
+                self._lean_ids = []
+                self._lean_cache.length = 0
+                self.lean.forward(ids[:head], self._lean_cache, last_only=True)
+                self._lean_ids = ids[:head]
 
     def token_texts(self) -> list[str]:
         """The decoded text of every token id, padded to the model's vocabulary size (cached)."""
         if self._token_texts is None:
-            vocab = max(int(self.model.config.vocab_size), len(self.tokenizer))
+            vocab = max(int(self.config.get("vocab_size") or 0), len(self.tokenizer))
             n = min(len(self.tokenizer), vocab)
             backend = getattr(self.tokenizer, "backend_tokenizer", None)
             if backend is not None:  # the Rust tokenizer directly: 0.3 s instead of 1.2 s (same texts)
@@ -464,57 +555,137 @@ class LocalGenerator:
             allowed_numbers: when given, every number the reply writes (ASCII digits, at most one
                 decimal point) must be one of these; None: no constraint.
         """
-        import torch
-
         with self._lock:
             started = time.perf_counter()
             prompt, prefix = self.prompt_text(messages)
             input_ids = self._encode(prompt)
             constraint = NumberConstraint(self.token_texts(), allowed_numbers) if allowed_numbers is not None else None
-            stats: dict[str, Any] = {"prompt_tokens": int(input_ids.shape[1]), "new_tokens": 0, "constrained": constraint is not None}
+            stats: dict[str, Any] = {
+                "prompt_tokens": int(input_ids.shape[1]), "new_tokens": 0, "constrained": constraint is not None,
+                "cached_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0,
+            }
             self.last_stats = stats
-            generated: list[int] = []
-            decoded = ""  # text of `generated`; an incomplete character shows as U+FFFD
-            emitted = ""  # what has been yielded: `decoded` up to its last complete character
-            first_token_at = None
-            with torch.inference_mode():
-                cache, cached = self._shared_prefix(messages, prompt, input_ids)
-                stats["cached_tokens"] = cached
-                logits = self._forward(input_ids[:, cached:], cache, logits_to_keep=1).logits[0, -1]
-                stats["prefill_s"] = time.perf_counter() - started
-                for _ in range(max_new_tokens):
-                    if constraint is not None:
-                        mask = constraint.mask(prefix + decoded)
-                        if mask.shape[0] != logits.shape[0]:
-                            mask = _fit(mask, logits.shape[0])
-                        logits = logits.masked_fill(~mask, float("-inf"))
-                    next_id = int(torch.argmax(logits))
-                    if next_id in self.eos_ids:
+            reply = _Reply(self.tokenizer, prefix, constraint, stats, started)
+            if self.lean is not None:
+                ids = input_ids[0].tolist()
+                head = self._head_length(messages, prompt, ids) if self.prefix_cache else 0
+                steps = self._steps_lean(ids, head, reply, max_new_tokens)
+            else:
+                steps = self._steps_transformers(messages, prompt, input_ids, reply, max_new_tokens)
+            for delta in steps:
+                if delta:
+                    yield delta
+            tail = reply.tail()
+            if tail:
+                yield tail
+            reply.finish()
+
+    def _steps_transformers(self, messages, prompt: str, input_ids, reply: "_Reply", max_new_tokens: int) -> Iterator[str]:
+        """The greedy loop on transformers' forward, one token per call (any causal LM)."""
+        import torch
+
+        stats = reply.stats
+        with torch.inference_mode():
+            cache, cached = self._shared_prefix(messages, prompt, input_ids)
+            stats["cached_tokens"] = cached
+            logits = self._forward(input_ids[:, cached:], cache, logits_to_keep=1).logits[0, -1]
+            stats["forward_calls"] += 1
+            reply.prefilled()
+            while len(reply.ids) < max_new_tokens:
+                next_id = reply.pick(logits)
+                if next_id in self.eos_ids:
+                    break
+                yield reply.add(next_id)
+                if len(reply.ids) >= max_new_tokens:
+                    break
+                logits = self._forward(torch.tensor([[next_id]]), cache, logits_to_keep=1).logits[0, -1]
+                stats["forward_calls"] += 1
+
+    def _head_length(self, messages: list[dict[str, str]], prompt: str, ids: list[int]) -> int:
+        """How many leading tokens of `ids` are the messages before the last user turn (system
+        prompt, worked example); 0 when there are none or the prompt does not start with them."""
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+        head = messages[:last_user]
+        if not head:
+            return 0
+        head_text = self.tokenizer.apply_chat_template(head, add_generation_prompt=False, tokenize=False)
+        if not prompt.startswith(head_text):
+            return 0
+        head_ids = self._head_ids.get(head_text)
+        if head_ids is None:
+            head_ids = self._encode(head_text)[0].tolist()
+            self._head_ids[head_text] = head_ids
+            while len(self._head_ids) > self.PREFIX_SLOTS:
+                self._head_ids.popitem(last=False)
+        n = len(head_ids)
+        return n if 0 < n < len(ids) and ids[:n] == head_ids else 0
+
+    def _steps_lean(self, ids: list[int], head: int, reply: "_Reply", max_new_tokens: int) -> Iterator[str]:
+        """The greedy loop on the lean decoder, with prompt-lookup drafts verified in one call.
+
+        After each token, up to `draft_tokens` tokens that followed the latest occurrence of the
+        reply's last few tokens in the prompt (answers copy the evidence) are run together with it;
+        each draft token is kept while it is exactly what greedy decoding (with the number
+        constraint) picks at its place, so far fewer calls give the same choices.
+
+        `head` > 0 (with `prefix_cache`): the first `head` tokens (system prompt, worked example) are
+        computed in a call of their own and kept in the KV cache for the next prompt that starts
+        with them. They are always computed alone, so a reply depends only on its prompt, never on
+        what was asked before (int8 quantizes activations per call).
+        """
+        import torch
+
+        lean, stats = self.lean, reply.stats
+        assert lean is not None
+        cache = self._lean_cache
+        needed = len(ids) + max_new_tokens + self.draft_tokens + 1
+        if cache is None:
+            cache = self._lean_cache = lean.new_cache(max(needed, 1024))
+        kept = head > 0 and len(self._lean_ids) >= head and self._lean_ids[:head] == ids[:head]
+        self._lean_ids = []  # until the cache is consistent again (an interrupted reply leaves it unknown)
+        with torch.inference_mode():
+            if kept:
+                cache.length = head
+                stats["cached_tokens"] = head
+            else:
+                cache.length = 0
+                if head > 0:
+                    lean.forward(ids[:head], cache, last_only=True)
+                    stats["forward_calls"] += 1
+            logits = lean.forward(ids[cache.length:], cache, last_only=True)[-1]
+            stats["forward_calls"] += 1
+            reply.prefilled()
+            history = list(ids)
+            while len(reply.ids) < max_new_tokens:
+                next_id = reply.pick(logits)
+                if next_id in self.eos_ids:
+                    break
+                yield reply.add(next_id)
+                history.append(next_id)
+                if len(reply.ids) >= max_new_tokens:
+                    break
+                drafts = propose_drafts(history, min(self.draft_tokens, max_new_tokens - len(reply.ids)))
+                rows = lean.forward([next_id] + drafts, cache)
+                stats["forward_calls"] += 1
+                stats["drafted_tokens"] += len(drafts)
+                accepted = 0
+                while accepted < len(drafts):
+                    choice = reply.pick(rows[accepted])
+                    if choice != drafts[accepted] or choice in self.eos_ids:
                         break
-                    generated.append(next_id)
-                    stats["new_tokens"] = len(generated)
-                    if first_token_at is None:
-                        first_token_at = time.perf_counter()
-                        stats["ttft_s"] = first_token_at - started
-                    decoded = self.tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-                    if not decoded.endswith("\ufffd") and len(decoded) > len(emitted):
-                        delta, emitted = decoded[len(emitted):], decoded
-                        yield delta
-                    if len(generated) >= max_new_tokens:
-                        break
-                    logits = self._forward(torch.tensor([[next_id]]), cache, logits_to_keep=1).logits[0, -1]
-            if len(decoded) > len(emitted):  # a character left incomplete at the token limit
-                tail = decoded[len(emitted):].replace("\ufffd", "")
-                if tail:
-                    yield tail
-            ended = time.perf_counter()
-            decode_s = ended - first_token_at if first_token_at else 0.0
-            stats.update(
-                decode_s=decode_s,
-                total_s=ended - started,
-                prefill_tokens_per_s=(stats["prompt_tokens"] - cached) / stats["prefill_s"] if stats["prefill_s"] else 0.0,
-                decode_tokens_per_s=(len(generated) - 1) / decode_s if decode_s and len(generated) > 1 else 0.0,
-            )
+                    yield reply.add(choice)
+                    history.append(choice)
+                    accepted += 1
+                stats["accepted_tokens"] += accepted
+                cache.length -= len(drafts) - accepted  # forget the rejected drafts
+                logits = rows[accepted]
+        # The cache now holds the keys/values of history[:cache.length] (the last pick is not in it).
+        self._lean_ids = history[: cache.length]
+
+    def _choose_lean(self, prompt_ids: list[int], candidates: list[str]) -> list[float]:
+        assert self.lean is not None
+        tokenized = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in candidates]
+        return _lean_scores(self.lean, prompt_ids, tokenized)
 
     def generate(self, messages: list[dict[str, str]], **kwargs) -> str:
         """The whole reply as one string."""
@@ -530,6 +701,8 @@ class LocalGenerator:
 
         with self._lock, torch.inference_mode():
             prompt, _ = self.prompt_text(list(messages) + [{"role": "assistant", "content": prefix}])
+            if self.lean is not None:
+                return self._choose_lean(self._encode(prompt)[0].tolist(), candidates)
             cache = self._new_cache()
             first = torch.log_softmax(self._forward(self._encode(prompt), cache, logits_to_keep=1).logits[0, -1].float(), -1)
             scores = []
@@ -545,6 +718,112 @@ class LocalGenerator:
                     total += float(sum(logprobs[j, ids[j + 1]] for j in range(len(ids) - 1)))
                 scores.append(total)
             return scores
+
+
+class _Reply:
+    """The reply being generated: token ids, their text, what has been yielded, and the timings."""
+
+    def __init__(self, tokenizer, prefix: str, constraint: NumberConstraint | None, stats: dict[str, Any], started: float):
+        self.tokenizer = tokenizer
+        self.prefix = prefix
+        self.constraint = constraint
+        self.stats = stats
+        self.started = started
+        self.ids: list[int] = []
+        self.decoded = ""  # text of `ids`; an incomplete character shows as U+FFFD
+        self.emitted = ""  # what has been yielded: `decoded` up to its last complete character
+        self.first_token_at: float | None = None
+
+    def prefilled(self) -> None:
+        self.stats["prefill_s"] = time.perf_counter() - self.started
+
+    def pick(self, logits) -> int:
+        """The greedy choice among the tokens the number constraint allows after the text so far."""
+        import torch
+
+        if self.constraint is not None:
+            mask = self.constraint.mask(self.prefix + self.decoded)
+            if mask.shape[0] != logits.shape[0]:
+                mask = _fit(mask, logits.shape[0])
+            logits = logits.masked_fill(~mask, float("-inf"))
+        return int(torch.argmax(logits))
+
+    def add(self, token_id: int) -> str:
+        """Append a token; the new complete characters ("" while a character is incomplete)."""
+        self.ids.append(token_id)
+        self.stats["new_tokens"] = len(self.ids)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+            self.stats["ttft_s"] = self.first_token_at - self.started
+        self.decoded = self.tokenizer.decode(self.ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if not self.decoded.endswith("\ufffd") and len(self.decoded) > len(self.emitted):
+            delta, self.emitted = self.decoded[len(self.emitted):], self.decoded
+            return delta
+        return ""
+
+    def tail(self) -> str:
+        """A character left incomplete at the token limit, without the replacement mark."""
+        if len(self.decoded) > len(self.emitted):
+            return self.decoded[len(self.emitted):].replace("\ufffd", "")
+        return ""
+
+    def finish(self) -> None:
+        stats, ended = self.stats, time.perf_counter()
+        decode_s = ended - self.first_token_at if self.first_token_at else 0.0
+        prefill_s = stats.get("prefill_s", 0.0)
+        stats.update(
+            decode_s=decode_s,
+            total_s=ended - self.started,
+            prefill_tokens_per_s=(stats["prompt_tokens"] - stats["cached_tokens"]) / prefill_s if prefill_s else 0.0,
+            decode_tokens_per_s=(len(self.ids) - 1) / decode_s if decode_s and len(self.ids) > 1 else 0.0,
+        )
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading items `a` and `b` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def propose_drafts(history: Sequence[int], k: int, max_ngram: int = 3) -> list[int]:
+    """Up to `k` tokens that followed the latest earlier occurrence of `history`'s last n tokens
+    (n = `max_ngram` down to 1): prompt-lookup drafting, free and right whenever the reply copies."""
+    if k <= 0:
+        return []
+    size = len(history)
+    for n in range(min(max_ngram, size - 1), 0, -1):
+        tail = list(history[size - n:])
+        first = tail[0]
+        for start in range(size - n - 1, -1, -1):
+            if history[start] == first and list(history[start:start + n]) == tail:
+                follow = list(history[start + n:start + n + k])
+                if follow:
+                    return follow
+    return []
+
+
+def _lean_scores(lean: LeanDecoder, prompt_ids: list[int], candidates: list[list[int]]) -> list[float]:
+    """Total log-likelihood of each token list continuing `prompt_ids` (the prompt is run once)."""
+    import torch
+
+    cache = lean.new_cache(len(prompt_ids) + max((len(c) for c in candidates), default=0) + 1)
+    first = torch.log_softmax(lean.forward(prompt_ids, cache, last_only=True)[-1].float(), -1)
+    base = cache.length
+    scores = []
+    for ids in candidates:
+        if not ids:
+            scores.append(0.0)
+            continue
+        total = float(first[ids[0]])
+        if len(ids) > 1:
+            cache.length = base
+            logprobs = torch.log_softmax(lean.forward(ids[:-1], cache).float(), -1)
+            total += float(sum(logprobs[j, ids[j + 1]] for j in range(len(ids) - 1)))
+        scores.append(total)
+    return scores
 
 
 def _fit(mask, size: int):
@@ -661,6 +940,7 @@ def make_generator(settings: "Settings", *, progress: bool = True) -> Generator 
             quantize=settings.quantize,
             name=f"local:{settings.model}",
             int8_cache=int8_cache_path(model_dir, settings.cache_dir),
-            prefix_cache=bool(getattr(settings, "prefix_cache", False)),
+            prefix_cache=settings.prefix_cache,
+            draft_tokens=settings.draft_tokens,
         )
     raise ValueError(f"unknown generator {kind!r}; choose 'local', 'openai' or 'extractive'")

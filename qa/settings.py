@@ -35,6 +35,8 @@ class Settings:
     quantize: str = "int8"  # "int8" (dynamic, linear layers) or "none"
     threads: int = 2
     max_new_tokens: int = 64
+    draft_tokens: int = 4  # prompt-lookup draft tokens verified per step (0: one token per step)
+    prefix_cache: bool = False  # reuse the KV cache of the tokens a prompt shares with the previous one
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str = ""

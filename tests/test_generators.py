@@ -359,6 +359,32 @@ def test_int8_cache_is_rebuilt_when_the_weights_change(tmp_path):
     assert load_int8_model(model_dir, cache) is not None
 
 
+def test_lean_int8_file_is_written_once_reused_and_rebuilt_when_stale(tmp_path):
+    import torch
+
+    from qa.generators import int8_cache_path, lean_cache_path, load_int8_model, load_lean_int8
+
+    model_dir = _tiny_model_dir(tmp_path)
+    path = lean_cache_path(int8_cache_path(model_dir, tmp_path / "cache"))
+    assert path.name.endswith(".lean-int8.safetensors")
+    fresh = load_lean_int8(model_dir, path)
+    written = path.stat().st_mtime_ns
+    cached = load_lean_int8(model_dir, path)
+    assert path.stat().st_mtime_ns == written  # loaded, not rebuilt
+    reference = load_int8_model(model_dir, None)  # the transformers model with the same int8 layers
+    ids = [1, 5, 9, 42, 7]
+    with torch.inference_mode():
+        expected = reference(input_ids=torch.tensor([ids])).logits[0]
+        assert torch.equal(cached.forward(ids, cached.new_cache(8)), expected)
+        assert torch.equal(fresh.forward(ids, fresh.new_cache(8)), expected)
+    weights = next(model_dir.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    load_lean_int8(model_dir, path)
+    assert path.stat().st_mtime_ns != written  # the weights changed: rebuilt
+    path.write_bytes(b"damaged")  # an unreadable file is rebuilt, not an error
+    assert load_lean_int8(model_dir, path) is not None
+
+
 def example_messages(context: str, question: str) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": "你是文档问答助手。只根据资料回答，简短作答。"},

@@ -1,0 +1,397 @@
+"""A lean decoder for Qwen2/Llama-style models on the CPU: the same weights, a tenth of the overhead.
+
+transformers' generic forward costs ~15 ms of Python and small tensor ops per token on two cores
+(cache objects, mask building, module hooks) next to ~20 ms of matrix work for the 0.5B model. This
+module runs the same computation with plain tensor ops over the weights of an already loaded model:
+
+- the layers' own kernels called directly (int8 dynamic-quantized or float32 weights, shared, not
+  copied), so the logits are bit-identical to transformers' for the same inputs;
+- a pre-allocated KV cache (`KVCache`): appending is a slice copy, truncating (rejected draft tokens)
+  or rewinding to a shared prompt prefix is setting a length;
+- rotary tables computed once; grouped-query attention through one `scaled_dot_product_attention`.
+
+`LeanDecoder.supports(model)` says whether a loaded model has the shape this code implements
+(Qwen2 / Llama: RMSNorm, SwiGLU, default RoPE, full attention); anything else keeps the transformers
+path. `forward` returns the logits of every input position (a draft is verified in one call).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+SUPPORTED_TYPES = {"qwen2", "llama"}
+LEAN_FORMAT = "qa-lean-int8/1"  # what `save_int8` writes; bump when the layout changes
+LM_HEAD_SLICES = 16  # the output layer is packed as this many row slices (faster to pack)
+_LINEARS = ("q", "k", "v", "out", "gate", "up", "down")
+
+
+def linear_fn(module) -> Callable:
+    """The module's matrix product as a bare call: the int8 kernel on its packed weights (no re-packing:
+    packing 500 MB of weights costs seconds) or `F.linear` on the float weights."""
+    import torch
+    import torch.nn.functional as F
+
+    pieces = getattr(module, "pieces", None)
+    if pieces is not None:  # qa.generators' RowChunkedLinear: row slices of one matrix
+        fns = [linear_fn(piece) for piece in pieces]
+
+        def run_pieces(x):
+            return torch.cat([f(x) for f in fns], dim=-1)
+
+        return run_pieces
+    packed = getattr(module, "_packed_params", None)
+    if packed is not None:
+        if packed.dtype != torch.qint8:
+            raise ValueError(f"unsupported quantized layer {module!r}")
+        params, linear_dynamic = packed._packed_params, torch.ops.quantized.linear_dynamic
+        reduce_range = getattr(module, "version", None) is not None and module.version >= 4
+
+        def run_int8(x):
+            return linear_dynamic(x, params, reduce_range)
+
+        return run_int8
+    weight = module.weight.detach()
+    bias = module.bias.detach() if module.bias is not None else None
+
+    def run_float(x):
+        return F.linear(x, weight, bias)
+
+    return run_float
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every layer for up to `capacity` positions; `length` of them are valid."""
+
+    keys: list[Any]
+    values: list[Any]
+    capacity: int
+    length: int = 0
+
+
+@dataclass
+class _Layer:
+    input_norm: Any
+    q: Callable
+    k: Callable
+    v: Callable
+    out: Callable
+    post_norm: Any
+    gate: Callable
+    up: Callable
+    down: Callable
+
+
+@dataclass(frozen=True)
+class LeanShape:
+    """The sizes the lean forward needs, read from a transformers config (or a saved file)."""
+
+    layers: int
+    heads: int
+    kv_heads: int
+    hidden: int
+    head_dim: int
+    eps: float
+    vocab_size: int
+    rope_theta: float
+
+    @classmethod
+    def of(cls, cfg) -> "LeanShape":
+        heads = int(cfg.num_attention_heads)
+        hidden = int(cfg.hidden_size)
+        return cls(
+            layers=int(cfg.num_hidden_layers),
+            heads=heads,
+            kv_heads=int(getattr(cfg, "num_key_value_heads", None) or heads),
+            hidden=hidden,
+            head_dim=int(getattr(cfg, "head_dim", None) or hidden // heads),
+            eps=float(cfg.rms_norm_eps),
+            vocab_size=int(cfg.vocab_size),
+            rope_theta=float(_rope_theta(cfg)),
+        )
+
+
+class LeanDecoder:
+    """Runs a Qwen2/Llama-style causal LM (float32 or int8 dynamic-quantized) token-efficiently.
+
+    Build it with `from_model` (a loaded transformers model; weights shared, not copied) or `load`
+    (a file written by `save_int8`: no transformers model is built at all, which is what makes a
+    cold start fast).
+    """
+
+    def __init__(self, shape: LeanShape, embed, final_norm, layers: list[_Layer], lm_head: Callable):
+        import torch
+
+        self.shape = shape
+        self.heads, self.kv_heads, self.head_dim = shape.heads, shape.kv_heads, shape.head_dim
+        self.hidden, self.eps, self.vocab_size = shape.hidden, shape.eps, shape.vocab_size
+        self.embed = embed
+        self.final_norm = final_norm
+        self.layers = layers
+        self.lm_head = lm_head
+        self._inv_freq = 1.0 / (shape.rope_theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.int64).float() / self.head_dim))
+        self._cos = self._sin = torch.empty(0, self.head_dim)
+        self._q = self.heads * self.head_dim
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+
+    @classmethod
+    def from_model(cls, model) -> "LeanDecoder":
+        """The decoder over a loaded transformers model's own layers (float32 or int8)."""
+        if not cls.supports(model):
+            raise ValueError(f"LeanDecoder does not implement {type(model).__name__}")
+        inner = model.model
+        layers = []
+        for layer in inner.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            layers.append(
+                _Layer(
+                    input_norm=layer.input_layernorm.weight.detach(),
+                    q=linear_fn(attn.q_proj),
+                    k=linear_fn(attn.k_proj),
+                    v=linear_fn(attn.v_proj),
+                    out=linear_fn(attn.o_proj),
+                    post_norm=layer.post_attention_layernorm.weight.detach(),
+                    gate=linear_fn(mlp.gate_proj),
+                    up=linear_fn(mlp.up_proj),
+                    down=linear_fn(mlp.down_proj),
+                )
+            )
+        return cls(LeanShape.of(model.config), inner.embed_tokens.weight.detach(), inner.norm.weight.detach(), layers, linear_fn(model.lm_head))
+
+    @classmethod
+    def load(cls, path, *, workers: int = 2) -> "LeanDecoder":
+        """A decoder from a file written by `save_int8`; raises ValueError when it is not one.
+
+        The int8 matrices are packed for fbgemm in `workers` threads (packing releases the GIL);
+        the output layer is packed as row slices (fbgemm packs small matrices faster).
+        """
+        import torch
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != LEAN_FORMAT:
+                raise ValueError(f"{path} is not a lean int8 file (format {meta.get('format')!r})")
+            shape = LeanShape(**json.loads(meta["shape"]))
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+
+        def pack(name: str, rows: slice | None = None):
+            ints, qparams = tensors[f"{name}.int8"], tensors[f"{name}.qparams"]
+            bias = tensors.get(f"{name}.bias")
+            if rows is not None:
+                ints = ints[rows].contiguous()
+                bias = bias[rows].contiguous() if bias is not None else None
+            qweight = torch._make_per_tensor_quantized_tensor(ints, float(qparams[0]), int(qparams[1]))
+            return torch.ops.quantized.linear_prepack(qweight, bias)
+
+        names = [f"layers.{i}.{part}" for i in range(shape.layers) for part in _LINEARS]
+        vocab = tensors["lm_head.int8"].shape[0]
+        step = -(-vocab // LM_HEAD_SLICES)
+        head_rows = [slice(lo, min(lo + step, vocab)) for lo in range(0, vocab, step)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qa-pack") as pool:
+            warnings.simplefilter("ignore", UserWarning)  # "quantized tensor creation is deprecated"
+            head = list(pool.map(lambda rows: pack("lm_head", rows), head_rows))
+            packed = dict(zip(names, pool.map(pack, names)))
+        linear_dynamic = torch.ops.quantized.linear_dynamic
+
+        def call(params) -> Callable:
+            return lambda x: linear_dynamic(x, params, True)
+
+        layers = [
+            _Layer(
+                input_norm=tensors[f"layers.{i}.input_norm"],
+                post_norm=tensors[f"layers.{i}.post_norm"],
+                **{part: call(packed[f"layers.{i}.{part}"]) for part in _LINEARS},
+            )
+            for i in range(shape.layers)
+        ]
+        head_fns = [call(p) for p in head]
+
+        def lm_head(x):
+            return torch.cat([f(x) for f in head_fns], dim=-1)
+
+        return cls(shape, tensors["embed"], tensors["norm"], layers, lm_head)
+
+    @staticmethod
+    def supports(model) -> bool:
+        """Is `model` a Qwen2/Llama-style decoder with the parts this class implements?"""
+        cfg = getattr(model, "config", None)
+        if not LeanDecoder.supports_config(cfg):
+            return False
+        inner = getattr(model, "model", None)
+        return inner is not None and hasattr(inner, "layers") and hasattr(model, "lm_head")
+
+    @staticmethod
+    def supports_config(cfg) -> bool:
+        """Does a config (a transformers config or its config.json as a namespace) describe a model
+        this class implements?"""
+        if cfg is None or getattr(cfg, "model_type", None) not in SUPPORTED_TYPES:
+            return False
+        rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+        if (rope.get("rope_type") or rope.get("type") or "default") != "default":
+            return False
+        if getattr(cfg, "use_sliding_window", False) or getattr(cfg, "hidden_act", "silu") != "silu":
+            return False
+        if getattr(cfg, "mlp_bias", False):
+            return False
+        return _rope_theta(cfg) is not None
+
+    def new_cache(self, capacity: int) -> KVCache:
+        import torch
+
+        shape = (1, self.kv_heads, capacity, self.head_dim)
+        return KVCache(
+            keys=[torch.zeros(shape) for _ in self.layers],
+            values=[torch.zeros(shape) for _ in self.layers],
+            capacity=capacity,
+        )
+
+    def grow(self, cache: KVCache, capacity: int) -> None:
+        """Make room for `capacity` positions, keeping the valid ones."""
+        import torch
+
+        if capacity <= cache.capacity:
+            return
+        for store in (cache.keys, cache.values):
+            for i, old in enumerate(store):
+                new = torch.zeros((1, self.kv_heads, capacity, self.head_dim))
+                new[:, :, : cache.length] = old[:, :, : cache.length]
+                store[i] = new
+        cache.capacity = capacity
+
+    def _rope(self, start: int, count: int):
+        import torch
+
+        end = start + count
+        if self._cos.shape[0] < end:
+            size = max(end, 2 * self._cos.shape[0], 1024)
+            t = torch.arange(size, dtype=torch.float32)
+            freqs = torch.outer(t, self._inv_freq)
+            emb = torch.cat((freqs, freqs), dim=-1)
+            self._cos, self._sin = emb.cos(), emb.sin()
+        return self._cos[start:end], self._sin[start:end]
+
+    def _norm(self, x, weight):
+        import torch
+
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return weight * (x * torch.rsqrt(variance + self.eps))
+
+    def forward(self, ids: list[int], cache: KVCache, *, last_only: bool = False):
+        """Logits [len(ids), vocab] (or [1, vocab] with `last_only`) for `ids` appended at `cache.length`."""
+        import torch
+        import torch.nn.functional as F
+
+        n = len(ids)
+        start = cache.length
+        if start + n > cache.capacity:
+            self.grow(cache, max(start + n, 2 * cache.capacity))
+        end = start + n
+        cos, sin = self._rope(start, n)
+        cos, sin = cos[None, None], sin[None, None]
+        half = self.head_dim // 2
+        x = F.embedding(torch.tensor(ids, dtype=torch.long), self.embed)  # [n, hidden]
+        if n > 1:
+            # Position i sees cached positions and itself: a boolean mask [n, end].
+            mask = torch.ones(n, end, dtype=torch.bool).tril(diagonal=start)[None, None]
+        else:
+            mask = None
+        q_size = self._q
+        for li, layer in enumerate(self.layers):
+            h = self._norm(x, layer.input_norm)
+            q = layer.q(h).view(n, self.heads, self.head_dim).transpose(0, 1)[None]
+            k = layer.k(h).view(n, self.kv_heads, self.head_dim).transpose(0, 1)[None]
+            v = layer.v(h).view(n, self.kv_heads, self.head_dim).transpose(0, 1)[None]
+            q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
+            k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
+            keys, values = cache.keys[li], cache.values[li]
+            keys[:, :, start:end] = k
+            values[:, :, start:end] = v
+            attn = F.scaled_dot_product_attention(
+                q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale,
+                enable_gqa=self.kv_heads != self.heads,
+            )
+            x = x + layer.out(attn[0].transpose(0, 1).reshape(n, q_size))
+            h = self._norm(x, layer.post_norm)
+            x = x + layer.down(F.silu(layer.gate(h)) * layer.up(h))
+        cache.length = end
+        if last_only:
+            x = x[-1:]
+        return self.lm_head(self._norm(x, self.final_norm))
+
+
+def _rope_theta(cfg) -> float | None:
+    params = getattr(cfg, "rope_parameters", None) or {}
+    theta = params.get("rope_theta") if isinstance(params, dict) else None
+    return theta if theta is not None else getattr(cfg, "rope_theta", None)
+
+
+def save_int8(model, path, key: dict[str, Any]) -> None:
+    """Write an int8 dynamic-quantized transformers model (per-tensor weight scales) for `LeanDecoder.load`.
+
+    One safetensors file: int8 matrices with their (scale, zero point), float norms and embeddings,
+    and in its metadata the shape and `key` (what the file was made from, for staleness checks).
+    Written to a temporary name and renamed: a reader never sees half a file.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    if not LeanDecoder.supports(model):
+        raise ValueError(f"LeanDecoder does not implement {type(model).__name__}")
+    tensors: dict[str, Any] = {}
+
+    def put_linear(name: str, module) -> None:
+        if getattr(module, "pieces", None) is not None or not hasattr(module, "_packed_params"):
+            raise ValueError(f"{name}: expected an int8 dynamic-quantized Linear, got {type(module).__name__}")
+        weight, bias = module.weight(), module.bias()
+        if weight.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            raise ValueError(f"{name}: per-tensor weight scales expected, got {weight.qscheme()}")
+        tensors[f"{name}.int8"] = weight.int_repr().contiguous()
+        tensors[f"{name}.qparams"] = torch.tensor([weight.q_scale(), float(weight.q_zero_point())], dtype=torch.float64)
+        if bias is not None:
+            tensors[f"{name}.bias"] = bias.detach().float().contiguous()
+
+    inner = model.model
+    tensors["embed"] = inner.embed_tokens.weight.detach().contiguous()
+    tensors["norm"] = inner.norm.weight.detach().contiguous()
+    for i, layer in enumerate(inner.layers):
+        attn, mlp = layer.self_attn, layer.mlp
+        tensors[f"layers.{i}.input_norm"] = layer.input_layernorm.weight.detach().contiguous()
+        tensors[f"layers.{i}.post_norm"] = layer.post_attention_layernorm.weight.detach().contiguous()
+        for part, module in zip(_LINEARS, (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)):
+            put_linear(f"layers.{i}.{part}", module)
+    put_linear("lm_head", model.lm_head)
+    shape = LeanShape.of(model.config)
+    meta = {"format": LEAN_FORMAT, "shape": json.dumps(shape.__dict__), "key": json.dumps(key, sort_keys=True)}
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".lean-", suffix=".safetensors", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def saved_key(path) -> dict[str, Any] | None:
+    """The `key` a lean int8 file was written with; None when it is missing, foreign or unreadable."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(os.fspath(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != LEAN_FORMAT:
+            return None
+        return json.loads(meta["key"])
+    except Exception:  # noqa: BLE001 - missing, damaged or foreign: the caller rebuilds it
+        return None
