@@ -421,3 +421,18 @@ def test_local_prefix_cache_reuses_the_shared_messages(local_generator):
         assert local_generator.last_stats["cached_tokens"] == 0
     finally:
         local_generator.prefix_cache = was
+
+
+def test_only_digit_tokens_and_a_lone_dot_need_checking_one_by_one():
+    # The constraint checks digit tokens and "." individually and treats every other token like a
+    # space; that must agree with checking every token's text directly.
+    from qa.generators import number_token_allowed
+
+    texts = [".", ".com", ").", "..", ".\n", "x.", "。", "5", ".5", "5.", "12", "a", "", " ", "<eos>"]
+    allowed = ["47455", "5.8", "12"]
+    c = NumberConstraint(texts, allowed)
+    for text in ["", "总量", "总量47", "47455", "增长5", "增长5.", "5.8", "共12", "共1"]:
+        pending = pending_number(text)
+        for i, token in enumerate(texts):
+            if token:  # (an empty token writes nothing; it is treated like a space)
+                assert c.is_allowed(text, i) == number_token_allowed(pending, token, c.allowed, c.prefixes), (text, token)
