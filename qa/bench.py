@@ -82,6 +82,9 @@ class Sample:
     ttft_s: float | None = None  # None: nothing generated (refusal, extractive answer)
     new_tokens: int = 0
     decode_s: float = 0.0
+    forward_calls: int = 0  # model calls after the prompt's (decode steps)
+    drafted: int = 0
+    accepted: int = 0
     correct: bool | None = None
     text: str = ""
 
@@ -101,6 +104,8 @@ class Run:
         tokens = sum(max(s.new_tokens - 1, 0) for s in self.samples)
         decode_s = sum(s.decode_s for s in self.samples if s.new_tokens > 1)
         scored = [s.correct for s in self.samples if s.correct is not None]
+        steps = sum(s.forward_calls for s in self.samples)
+        drafted = sum(s.drafted for s in self.samples)
         return {
             "questions": len(self.samples),
             "load_s": round(self.load_s, 3),
@@ -113,6 +118,9 @@ class Run:
             "answer_p95_s": round(percentile(answers, 95), 3),
             "answer_total_s": round(sum(answers), 3),
             "generated": len(ttfts),
+            # Tokens written per decode call, and the share of prompt-lookup draft tokens kept.
+            "tokens_per_decode_call": round(tokens / steps, 2) if steps else 1.0,
+            "draft_acceptance": round(sum(s.accepted for s in self.samples) / drafted, 3) if drafted else 0.0,
             **({"accuracy": round(sum(scored) / len(scored), 4)} if scored else {}),
         }
 
@@ -241,6 +249,12 @@ def run_default(engine, items: list[EvalItem], progress: Callable[[str], None] |
             stats = getattr(engine.generator, "last_stats", {}) or {}
             sample.new_tokens = int(stats.get("new_tokens", 0))
             sample.decode_s = float(stats.get("decode_s", 0.0))
+            # forward_calls counts the prompt's call(s) too: one, or two with the prefix cache
+            # (head alone, then the rest) unless the head was kept.
+            prompt_calls = 1 + (1 if stats.get("prefix_cache_head_computed") else 0)
+            sample.forward_calls = max(int(stats.get("forward_calls", 0)) - prompt_calls, 0)
+            sample.drafted = int(stats.get("drafted_tokens", 0))
+            sample.accepted = int(stats.get("accepted_tokens", 0))
         run.samples.append(sample)
         if progress:
             progress(f"default {item.id}: {sample.answer_s:.2f} s {answer.text[:40]!r}")
@@ -357,7 +371,9 @@ def run_bench(
     uses_prefix_cache = bool(getattr(engine.generator, "prefix_cache", False))
     engine.answer(items[0].question)  # warm-up: jieba, caches, the prompt's shared prefix
     default = run_default(engine, items, say)
-    default.load_s = load_s
+    # The generator alone, to compare with the naive one; the Engine loads it and the index at once.
+    default.load_s = float(getattr(engine.generator, "load_seconds", load_s))
+    result["engine_load_s"] = round(load_s, 3)
     result["peak_rss_mb"] = round(max(peak_rss_mb(), cold["peak_rss_mb"]), 1)
 
     say("naive configuration (float32, whole paragraphs, no prefix cache)…")
@@ -428,10 +444,12 @@ def format_bench(r: dict[str, Any]) -> str:
         rows.append(("cold start, empty model cache", f"{r['cold_start_cold_cache_s']:.1f} s", "", ""))
     rows += [
         ("index build", f"{r['index_build_s']:.2f} s", "", ""),
+        ("engine load (model ∥ index, in process)", f"{r['engine_load_s']:.2f} s", "", ""),
         ("model load (in process)", f"{r['load_s']:.2f} s", f"{n['load_s']:.2f} s", f"{r['ratios']['load']}×"),
         ("retrieval p50 / p95", f"{r['retrieval_p50_ms']:.1f} / {r['retrieval_p95_ms']:.1f} ms", f"{n['retrieval_p50_ms']:.1f} / {n['retrieval_p95_ms']:.1f} ms", ""),
         ("first token p50 / p95", f"{r['ttft_p50_s']:.2f} / {r['ttft_p95_s']:.2f} s", f"{n['ttft_p50_s']:.2f} / {n['ttft_p95_s']:.2f} s", f"{r['ratios']['ttft_p50']}×"),
         ("decode", f"{r['decode_tokens_per_s']:.1f} tok/s", f"{n['decode_tokens_per_s']:.1f} tok/s", f"{r['ratios']['decode_tokens_per_s']}×"),
+        ("tokens per decode call (drafts kept)", f"{r['tokens_per_decode_call']:.2f} ({r['draft_acceptance']:.0%})", f"{n['tokens_per_decode_call']:.2f}", ""),
         ("answer p50 / p95", f"{r['answer_p50_s']:.2f} / {r['answer_p95_s']:.2f} s", f"{n['answer_p50_s']:.2f} / {n['answer_p95_s']:.2f} s", f"{r['speedup_vs_naive']}×"),
         (f"all {n['questions']} naive questions", f"{r['same_questions_answer_total_s']:.1f} s", f"{n['answer_total_s']:.1f} s", f"{r['ratios']['answer_total']}×"),
         ("peak resident memory", f"{r['peak_rss_mb']:.0f} MiB", "", ""),

@@ -694,6 +694,7 @@ class LocalGenerator:
                 if head > 0:
                     lean.forward(ids[:head], cache, last_only=True)
                     stats["forward_calls"] += 1
+                    stats["prefix_cache_head_computed"] = True
             logits = lean.forward(ids[cache.length:], cache, last_only=True)[-1]
             stats["forward_calls"] += 1
             reply.prefilled()

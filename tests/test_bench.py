@@ -40,7 +40,7 @@ def test_run_summary_counts_only_generated_answers_for_ttft_and_decode():
     run = Run(
         "x",
         samples=[
-            Sample("a", retrieval_ms=10, answer_s=1.0, ttft_s=0.5, new_tokens=11, decode_s=0.5, correct=True),
+            Sample("a", retrieval_ms=10, answer_s=1.0, ttft_s=0.5, new_tokens=11, decode_s=0.5, forward_calls=4, drafted=8, accepted=6, correct=True),
             Sample("b", retrieval_ms=20, answer_s=0.1, correct=False),  # a refusal: no tokens
         ],
     )
@@ -48,6 +48,7 @@ def test_run_summary_counts_only_generated_answers_for_ttft_and_decode():
     assert s["ttft_p50_s"] == 0.5 and s["generated"] == 1
     assert s["decode_tokens_per_s"] == 20.0  # 10 tokens after the first in 0.5 s
     assert s["retrieval_p50_ms"] == 15.0 and s["accuracy"] == 0.5
+    assert s["tokens_per_decode_call"] == 2.5 and s["draft_acceptance"] == 0.75
 
 
 def test_settings_env_round_trips_through_qa_variables(tmp_path):
