@@ -226,7 +226,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     if settings.quantize == "int8":  # quantize once here, so that starting the app does not
         from .generators import prepare_int8
 
-        prepare_int8(path, settings.cache_dir)
+        quantized_at = time.perf_counter()
+        int8_file = prepare_int8(path, settings.cache_dir)
+        print(f"int8 weights in {int8_file} ({time.perf_counter() - quantized_at:.1f}s; made once, then loaded)", file=sys.stderr)
     print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0
 

@@ -42,7 +42,7 @@ def linear_fn(module) -> Callable:
     import torch.nn.functional as F
 
     pieces = getattr(module, "pieces", None)
-    if pieces is not None:  # qa.generators' RowChunkedLinear: row slices of one matrix
+    if pieces is not None:  # qa.int8layers.RowChunkedLinear: row slices of one matrix
         fns = [linear_fn(piece) for piece in pieces]
 
         def run_pieces(x):
