@@ -249,10 +249,7 @@ def run_default(engine, items: list[EvalItem], progress: Callable[[str], None] |
             stats = getattr(engine.generator, "last_stats", {}) or {}
             sample.new_tokens = int(stats.get("new_tokens", 0))
             sample.decode_s = float(stats.get("decode_s", 0.0))
-            # forward_calls counts the prompt's call(s) too: one, or two with the prefix cache
-            # (head alone, then the rest) unless the head was kept.
-            prompt_calls = 1 + (1 if stats.get("prefix_cache_head_computed") else 0)
-            sample.forward_calls = max(int(stats.get("forward_calls", 0)) - prompt_calls, 0)
+            sample.forward_calls = max(int(stats.get("forward_calls", 0)) - int(stats.get("prompt_calls", 1)), 0)
             sample.drafted = int(stats.get("drafted_tokens", 0))
             sample.accepted = int(stats.get("accepted_tokens", 0))
         run.samples.append(sample)

@@ -35,6 +35,22 @@ LM_HEAD_SLICES = 16  # the output layer is packed as this many row slices (faste
 _LINEARS = ("q", "k", "v", "out", "gate", "up", "down")
 
 
+def int8_call(params, reduce_range: bool = True) -> Callable:
+    """`x → x @ W.T + b` with fbgemm's dynamic int8 kernel on packed weights, as the dynamic quantized
+    Linear module calls it (current modules, version 4, reduce the activation range)."""
+    import torch
+
+    linear_dynamic = torch.ops.quantized.linear_dynamic
+    return lambda x: linear_dynamic(x, params, reduce_range)
+
+
+def concat_rows(fns: list[Callable]) -> Callable:
+    """One matrix kept as row slices: the slices' outputs side by side."""
+    import torch
+
+    return lambda x: torch.cat([f(x) for f in fns], dim=-1)
+
+
 def linear_fn(module) -> Callable:
     """The module's matrix product as a bare call: the int8 kernel on its packed weights (no re-packing:
     packing 500 MB of weights costs seconds) or `F.linear` on the float weights."""
@@ -43,23 +59,12 @@ def linear_fn(module) -> Callable:
 
     pieces = getattr(module, "pieces", None)
     if pieces is not None:  # qa.int8layers.RowChunkedLinear: row slices of one matrix
-        fns = [linear_fn(piece) for piece in pieces]
-
-        def run_pieces(x):
-            return torch.cat([f(x) for f in fns], dim=-1)
-
-        return run_pieces
+        return concat_rows([linear_fn(piece) for piece in pieces])
     packed = getattr(module, "_packed_params", None)
     if packed is not None:
         if packed.dtype != torch.qint8:
             raise ValueError(f"unsupported quantized layer {module!r}")
-        params, linear_dynamic = packed._packed_params, torch.ops.quantized.linear_dynamic
-        reduce_range = getattr(module, "version", None) is not None and module.version >= 4
-
-        def run_int8(x):
-            return linear_dynamic(x, params, reduce_range)
-
-        return run_int8
+        return int8_call(packed._packed_params, reduce_range=(getattr(module, "version", None) or 0) >= 4)
     weight = module.weight.detach()
     bias = module.bias.detach() if module.bias is not None else None
 
@@ -67,6 +72,13 @@ def linear_fn(module) -> Callable:
         return F.linear(x, weight, bias)
 
     return run_float
+
+
+def _layer_linears(layer) -> dict[str, Any]:
+    """A transformers decoder layer's seven matrices by the names `_Layer` and `save_int8` use."""
+    attn, mlp = layer.self_attn, layer.mlp
+    modules = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
+    return dict(zip(_LINEARS, modules))
 
 
 @dataclass
@@ -150,22 +162,14 @@ class LeanDecoder:
         if not cls.supports(model):
             raise ValueError(f"LeanDecoder does not implement {type(model).__name__}")
         inner = model.model
-        layers = []
-        for layer in inner.layers:
-            attn, mlp = layer.self_attn, layer.mlp
-            layers.append(
-                _Layer(
-                    input_norm=layer.input_layernorm.weight.detach(),
-                    q=linear_fn(attn.q_proj),
-                    k=linear_fn(attn.k_proj),
-                    v=linear_fn(attn.v_proj),
-                    out=linear_fn(attn.o_proj),
-                    post_norm=layer.post_attention_layernorm.weight.detach(),
-                    gate=linear_fn(mlp.gate_proj),
-                    up=linear_fn(mlp.up_proj),
-                    down=linear_fn(mlp.down_proj),
-                )
+        layers = [
+            _Layer(
+                input_norm=layer.input_layernorm.weight.detach(),
+                post_norm=layer.post_attention_layernorm.weight.detach(),
+                **{part: linear_fn(module) for part, module in _layer_linears(layer).items()},
             )
+            for layer in inner.layers
+        ]
         return cls(LeanShape.of(model.config), inner.embed_tokens.weight.detach(), inner.norm.weight.detach(), layers, linear_fn(model.lm_head))
 
     @classmethod
@@ -204,25 +208,15 @@ class LeanDecoder:
             warnings.simplefilter("ignore", UserWarning)  # "quantized tensor creation is deprecated"
             head = list(pool.map(lambda rows: pack("lm_head", rows), head_rows))
             packed = dict(zip(names, pool.map(pack, names)))
-        linear_dynamic = torch.ops.quantized.linear_dynamic
-
-        def call(params) -> Callable:
-            return lambda x: linear_dynamic(x, params, True)
-
         layers = [
             _Layer(
                 input_norm=tensors[f"layers.{i}.input_norm"],
                 post_norm=tensors[f"layers.{i}.post_norm"],
-                **{part: call(packed[f"layers.{i}.{part}"]) for part in _LINEARS},
+                **{part: int8_call(packed[f"layers.{i}.{part}"]) for part in _LINEARS},
             )
             for i in range(shape.layers)
         ]
-        head_fns = [call(p) for p in head]
-
-        def lm_head(x):
-            return torch.cat([f(x) for f in head_fns], dim=-1)
-
-        return cls(shape, tensors["embed"], tensors["norm"], layers, lm_head)
+        return cls(shape, tensors["embed"], tensors["norm"], layers, concat_rows([int8_call(p) for p in head]))
 
     @staticmethod
     def supports(model) -> bool:
@@ -355,6 +349,8 @@ def save_int8(model, path, key: dict[str, Any]) -> None:
     def put_linear(name: str, module) -> None:
         if getattr(module, "pieces", None) is not None or not hasattr(module, "_packed_params"):
             raise ValueError(f"{name}: expected an int8 dynamic-quantized Linear, got {type(module).__name__}")
+        if (getattr(module, "version", None) or 0) < 4:  # `load` calls the kernel as version 4 does
+            raise ValueError(f"{name}: a dynamic-quantized Linear of version >= 4 expected")
         weight, bias = module.weight(), module.bias()
         if weight.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
             raise ValueError(f"{name}: per-tensor weight scales expected, got {weight.qscheme()}")
@@ -367,10 +363,9 @@ def save_int8(model, path, key: dict[str, Any]) -> None:
     tensors["embed"] = inner.embed_tokens.weight.detach().contiguous()
     tensors["norm"] = inner.norm.weight.detach().contiguous()
     for i, layer in enumerate(inner.layers):
-        attn, mlp = layer.self_attn, layer.mlp
         tensors[f"layers.{i}.input_norm"] = layer.input_layernorm.weight.detach().contiguous()
         tensors[f"layers.{i}.post_norm"] = layer.post_attention_layernorm.weight.detach().contiguous()
-        for part, module in zip(_LINEARS, (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)):
+        for part, module in _layer_linears(layer).items():
             put_linear(f"layers.{i}.{part}", module)
     put_linear("lm_head", model.lm_head)
     shape = LeanShape.of(model.config)

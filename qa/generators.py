@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence
@@ -111,7 +111,7 @@ def number_token_allowed(pending: str, token_text: str, allowed: frozenset[str],
     return True
 
 
-@dataclass(frozen=True)
+@dataclass
 class DigitVocab:
     """What the number constraint needs to know of a vocabulary, computed once per tokenizer.
 
@@ -122,19 +122,27 @@ class DigitVocab:
 
     vocab_size: int
     texts: dict[int, str]  # id → text, for the digit tokens and the "." tokens
-    ids: Any = None  # the keys of `texts` as a sorted tensor (built on first use)
+    _ids: Any = field(default=None, repr=False)  # the keys of `texts` as a sorted tensor, on first use
 
     @classmethod
     def of(cls, token_texts: Sequence[str]) -> "DigitVocab":
         texts = {i: t for i, t in enumerate(token_texts) if t == "." or _DIGIT.search(t)}
         return cls(len(token_texts), texts)
 
+    @property
+    def digit_ids(self) -> list[int]:
+        return [i for i, t in self.texts.items() if t != "."]
+
+    @property
+    def dot_ids(self) -> list[int]:
+        return [i for i, t in self.texts.items() if t == "."]
+
     def id_tensor(self):
         import torch
 
-        if self.ids is None:
-            object.__setattr__(self, "ids", torch.tensor(sorted(self.texts), dtype=torch.long))
-        return self.ids
+        if self._ids is None:
+            self._ids = torch.tensor(sorted(self.texts), dtype=torch.long)
+        return self._ids
 
 
 class NumberConstraint:
@@ -157,8 +165,8 @@ class NumberConstraint:
         self.prefixes = frozenset(a[:i] for a in self.allowed for i in range(1, len(a) + 1))
         self.vocab_size = vocab.vocab_size
         self._texts = vocab.texts
-        self._digit_ids = [i for i, t in vocab.texts.items() if t != "."]
-        self._dot_ids = [i for i, t in vocab.texts.items() if t == "."]
+        self._digit_ids = vocab.digit_ids
+        self._dot_ids = vocab.dot_ids
         self._decisions: dict[str, tuple[bool, frozenset[int]]] = {}
         self._masks: dict[str, Any] = {}
 
@@ -332,12 +340,16 @@ def prepare_int8(model_dir: Path, cache_dir: Path, *, lean: bool = True) -> Path
     """Quantize `model_dir` once into the cache the generator loads (the lean file when the
     architecture allows it, else a pickled transformers model); returns the file."""
     int8_cache = int8_cache_path(model_dir, cache_dir)
-    config = _read_json(Path(model_dir) / "config.json")
-    if lean and LeanDecoder.supports_config(SimpleNamespace(**config)):
+    if lean and _lean_supported(_read_json(Path(model_dir) / "config.json")):
         load_lean_int8(Path(model_dir), lean_cache_path(int8_cache))
         return lean_cache_path(int8_cache)
     load_int8_model(Path(model_dir), int8_cache)
     return int8_cache
+
+
+def _lean_supported(config: dict[str, Any]) -> bool:
+    """Does a model's config.json describe an architecture `LeanDecoder` implements?"""
+    return LeanDecoder.supports_config(SimpleNamespace(**config))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -383,7 +395,8 @@ class LocalGenerator:
 
     `last_stats` holds the timings of the latest call: prompt_tokens, cached_tokens (taken from the
     prefix cache), new_tokens, prefill_s, ttft_s, decode_s, prefill_tokens_per_s,
-    decode_tokens_per_s, total_s, forward_calls, drafted_tokens, accepted_tokens.
+    decode_tokens_per_s, total_s, forward_calls (prompt_calls of them for the prompt), drafted_tokens,
+    accepted_tokens.
     """
 
     PREFIX_SLOTS = 4  # distinct prefixes kept (a few prompt templates at most)
@@ -410,7 +423,7 @@ class LocalGenerator:
         self.name = name or f"local:{self.model_dir.name}"
         self.quantize = quantize
         config = _read_json(self.model_dir / "config.json")
-        use_lean = lean and LeanDecoder.supports_config(SimpleNamespace(**config))
+        use_lean = lean and _lean_supported(config)
         # The tokenizer (~1 s) loads in a second thread while the weights load: both spend most of
         # their time in native code, so on two cores they overlap.
         tokenizer: dict[str, Any] = {}
@@ -509,14 +522,8 @@ class LocalGenerator:
     def _shared_prefix(self, messages: list[dict[str, str]], prompt: str, input_ids):
         """(KV cache to continue, tokens it holds): a copy of the cached prefix when `prompt` starts
         with the rendered messages before the last user turn, else an empty cache and 0."""
-        if not self.prefix_cache:
-            return self._new_cache(), 0
-        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
-        head = messages[:last_user]
-        if not head:
-            return self._new_cache(), 0
-        head_text = self.tokenizer.apply_chat_template(head, add_generation_prompt=False, tokenize=False)
-        if not prompt.startswith(head_text):
+        head_text = self._head_text(messages, prompt) if self.prefix_cache else None
+        if head_text is None:
             return self._new_cache(), 0
         entry = self._prefixes.get(head_text)
         if entry is None:
@@ -549,14 +556,7 @@ class LocalGenerator:
                 self._shared_prefix(messages, prompt, self._encode(prompt))
                 return
             ids = self._encode(prompt)[0].tolist()
-            head = self._head_length(messages, prompt, ids)
-            if head and self._lean_ids[:head] != ids[:head]:
-                if self._lean_cache is None:
-                    self._lean_cache = self.lean.new_cache(1024)
-                self._lean_ids = []
-                self._lean_cache.length = 0
-                self.lean.forward(ids[:head], self._lean_cache, last_only=True)
-                self._lean_ids = ids[:head]
+            self._lean_head(ids, self._head_length(messages, prompt, ids))
 
     def token_texts(self) -> list[str]:
         """The decoded text of every token id, padded to the model's vocabulary size (cached)."""
@@ -604,7 +604,7 @@ class LocalGenerator:
             constraint = NumberConstraint(self.digit_vocab(), allowed_numbers) if allowed_numbers is not None else None
             stats: dict[str, Any] = {
                 "prompt_tokens": int(input_ids.shape[1]), "new_tokens": 0, "constrained": constraint is not None,
-                "cached_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0,
+                "cached_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0, "prompt_calls": 0,
             }
             self.last_stats = stats
             reply = _Reply(self.tokenizer, prefix, constraint, stats, started)
@@ -631,6 +631,7 @@ class LocalGenerator:
             cache, cached = self._shared_prefix(messages, prompt, input_ids)
             stats["cached_tokens"] = cached
             logits = self._forward(input_ids[:, cached:], cache, logits_to_keep=1).logits[0, -1]
+            stats["prompt_calls"] += 1
             stats["forward_calls"] += 1
             reply.prefilled()
             while len(reply.ids) < max_new_tokens:
@@ -643,15 +644,20 @@ class LocalGenerator:
                 logits = self._forward(torch.tensor([[next_id]]), cache, logits_to_keep=1).logits[0, -1]
                 stats["forward_calls"] += 1
 
-    def _head_length(self, messages: list[dict[str, str]], prompt: str, ids: list[int]) -> int:
-        """How many leading tokens of `ids` are the messages before the last user turn (system
-        prompt, worked example); 0 when there are none or the prompt does not start with them."""
+    def _head_text(self, messages: list[dict[str, str]], prompt: str) -> str | None:
+        """The messages before the last user turn (system prompt, worked example) rendered, when
+        `prompt` starts with them; None when there are none or it does not."""
         last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
         head = messages[:last_user]
         if not head:
-            return 0
+            return None
         head_text = self.tokenizer.apply_chat_template(head, add_generation_prompt=False, tokenize=False)
-        if not prompt.startswith(head_text):
+        return head_text if prompt.startswith(head_text) else None
+
+    def _head_length(self, messages: list[dict[str, str]], prompt: str, ids: list[int]) -> int:
+        """How many leading tokens of `ids` are `_head_text` (0: none, or tokenized differently)."""
+        head_text = self._head_text(messages, prompt)
+        if head_text is None:
             return 0
         head_ids = self._head_ids.get(head_text)
         if head_ids is None:
@@ -661,6 +667,26 @@ class LocalGenerator:
                 self._head_ids.popitem(last=False)
         n = len(head_ids)
         return n if 0 < n < len(ids) and ids[:n] == head_ids else 0
+
+    def _lean_head(self, ids: list[int], head: int, capacity: int = 1024) -> tuple[KVCache, bool]:
+        """(the lean KV cache, holding exactly `ids[:head]`; was it kept from before).
+
+        The head is computed in a call of its own when the cache does not already hold it.
+        """
+        assert self.lean is not None
+        cache = self._lean_cache
+        if cache is None:
+            cache = self._lean_cache = self.lean.new_cache(max(capacity, 1024))
+        if head > 0 and len(self._lean_ids) >= head and self._lean_ids[:head] == ids[:head]:
+            cache.length = head
+            self._lean_ids = ids[:head]
+            return cache, True
+        self._lean_ids = []
+        cache.length = 0
+        if head > 0:
+            self.lean.forward(ids[:head], cache, last_only=True)
+            self._lean_ids = ids[:head]
+        return cache, False
 
     def _steps_lean(self, ids: list[int], head: int, reply: "_Reply", max_new_tokens: int) -> Iterator[str]:
         """The greedy loop on the lean decoder, with prompt-lookup drafts verified in one call.
@@ -679,24 +705,16 @@ class LocalGenerator:
 
         lean, stats = self.lean, reply.stats
         assert lean is not None
-        cache = self._lean_cache
-        needed = len(ids) + max_new_tokens + self.draft_tokens + 1
-        if cache is None:
-            cache = self._lean_cache = lean.new_cache(max(needed, 1024))
-        kept = head > 0 and len(self._lean_ids) >= head and self._lean_ids[:head] == ids[:head]
-        self._lean_ids = []  # until the cache is consistent again (an interrupted reply leaves it unknown)
         with torch.inference_mode():
+            cache, kept = self._lean_head(ids, head, len(ids) + max_new_tokens + self.draft_tokens + 1)
+            self._lean_ids = []  # until the cache is consistent again (an interrupted reply leaves it unknown)
             if kept:
-                cache.length = head
                 stats["cached_tokens"] = head
-            else:
-                cache.length = 0
-                if head > 0:
-                    lean.forward(ids[:head], cache, last_only=True)
-                    stats["forward_calls"] += 1
-                    stats["prefix_cache_head_computed"] = True
+            elif head > 0:
+                stats["prompt_calls"] += 1
             logits = lean.forward(ids[cache.length:], cache, last_only=True)[-1]
-            stats["forward_calls"] += 1
+            stats["prompt_calls"] += 1
+            stats["forward_calls"] += stats["prompt_calls"]
             reply.prefilled()
             history = list(ids)
             while len(reply.ids) < max_new_tokens:

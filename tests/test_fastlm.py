@@ -115,7 +115,7 @@ def lean_generator(model, *, draft_tokens: int, prefix_cache: bool = False) -> L
 
 
 def new_stats(ids: list[int]) -> dict:
-    return {"prompt_tokens": len(ids), "new_tokens": 0, "cached_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0}
+    return {"prompt_tokens": len(ids), "new_tokens": 0, "cached_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0, "prompt_calls": 0}
 
 
 def run_steps(gen: LocalGenerator, ids: list[int], max_new_tokens: int = 24, constraint=None, head: int = 0) -> tuple[list[int], dict]:
