@@ -143,9 +143,9 @@ def quick_subset(items: list[EvalItem], answerable: int = 3, unanswerable: int =
 _CHILD = r"""
 import json, resource, sys, time
 started = time.perf_counter()
-from qa.engine import Engine
+from qa.builder import build_engine
 from qa.settings import load_settings
-engine = Engine.from_settings(load_settings())
+engine = build_engine(load_settings())
 print("READY " + json.dumps({"in_process_s": time.perf_counter() - started}), flush=True)
 answer = engine.answer(sys.argv[1])
 print("DONE " + json.dumps({"answer": answer.text, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
@@ -324,7 +324,7 @@ def run_bench(
         prefix_cache: turn the generator's prefix KV cache on or off for the in-process runs
             (None: as configured; the cold start always runs as configured).
     """
-    from .engine import Engine
+    from .builder import build_engine
     from .generators import LocalGenerator
     from .models import prepare_model
 
@@ -361,7 +361,7 @@ def run_bench(
 
     say("default configuration…")
     loaded = time.perf_counter()
-    engine = Engine.from_settings(settings)
+    engine = build_engine(settings)
     load_s = time.perf_counter() - loaded
     if prefix_cache is not None and hasattr(engine.generator, "prefix_cache"):
         engine.generator.prefix_cache = prefix_cache

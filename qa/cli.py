@@ -137,9 +137,9 @@ def read_questions(values: Sequence[str], stdin=None) -> Iterator[str]:
 
 
 def _open_retriever(settings: Settings):
-    from .engine import load_retriever
+    from .builder import build_retriever
 
-    return load_retriever(settings)
+    return build_retriever(settings)
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -234,12 +234,12 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from .engine import Engine
+    from .builder import build_engine
 
     from .engine import QuestionError
 
     questions = read_questions(args.questions)
-    engine = Engine.from_settings(settings)
+    engine = build_engine(settings)
     failed = 0
     for question in questions:
         try:
@@ -274,11 +274,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .engine import Engine
+    from .builder import build_engine
     from .evaluation import evaluate_answers, format_answer_table, load_eval
 
     items = load_eval(args.file)
-    engine = Engine.from_settings(settings)
+    engine = build_engine(settings)
     report = args.report or Path("reports") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     metrics = evaluate_answers(engine, items, report)
     print(json.dumps(metrics, ensure_ascii=False) if args.json else format_answer_table(metrics))

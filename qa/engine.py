@@ -16,11 +16,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Sequence
 
-from .corpus import load_corpus
-from .embedders import make_embedder
 from .evidence import Selection, select_evidence
 from .grounding import agrees_with_span, check_answer, clean_generation, drop_echoed_years, novel_terms, numbers_in, parse_citations
-from .index import load_index
 from .prompts import load_template
 from .retrieval import Retriever
 from .settings import Settings
@@ -71,17 +68,6 @@ class Event:
     answer: Answer | None = None
 
 
-def load_retriever(settings: Settings) -> Retriever:
-    """Load documents, embedder and index, checking that they belong together."""
-    docs = load_corpus(settings.seeds_dir)
-    embedder = make_embedder(settings.embedder, threads=settings.threads)
-    index = load_index(settings.index_dir, docs, embedder.id)
-    log.info("loaded index %s (%d sentence chunks, %d documents)", index.path, len(index.chunks), len(docs))
-    retriever = Retriever(index, embedder, rrf_k=settings.rrf_k)
-    retriever.warm_up()
-    return retriever
-
-
 def rewrite_with_history(question: str, history: Sequence[dict] | None, retriever: Retriever) -> str:
     """Make a follow-up question self-contained for retrieval.
 
@@ -120,20 +106,6 @@ class Engine:
         ]
         self.refusal = load_template("refusal", self.settings.prompts_dir).render()
         self.multi_doc = len(retriever.index.docs) > 1
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Engine":
-        if settings.generator == "extractive":
-            return cls(load_retriever(settings), None, settings)
-        from concurrent.futures import ThreadPoolExecutor
-
-        from .generators import make_generator
-
-        # The model (seconds of unpickling) loads while the index and embedder do.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-model") as pool:
-            generator = pool.submit(make_generator, settings)
-            retriever = load_retriever(settings)
-            return cls(retriever, generator.result(), settings)
 
     # -- public API -------------------------------------------------------------------------
 

@@ -24,11 +24,11 @@ def create_app(settings: Settings, engine_or_loader: Any = None):
         engine_or_loader: an Engine or a function returning one; default loads from `settings`.
     """
     from .api import create_api
-    from .engine import Engine
+    from .builder import build_engine
     from .service import EngineService
     from .ui import create_ui, mount_ui
 
-    service = EngineService(engine_or_loader or functools.partial(Engine.from_settings, settings), settings)
+    service = EngineService(engine_or_loader or functools.partial(build_engine, settings), settings)
     app = create_api(service, settings)
     return mount_ui(app, create_ui(service), api_keys=split_list(settings.api_keys))
 

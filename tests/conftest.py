@@ -103,11 +103,11 @@ def fake_index(tmp_seeds, tmp_path, fake_embedder):
 def patch_fake_embedder(monkeypatch, fake_embedder):
     """Make the CLI and engine use the fake embedder whatever the settings say."""
     import qa.embedders
-    import qa.engine
+    import qa.builder
 
     factory = lambda spec, threads=None: fake_embedder  # noqa: E731
     monkeypatch.setattr(qa.embedders, "make_embedder", factory)
-    monkeypatch.setattr(qa.engine, "make_embedder", factory)
+    monkeypatch.setattr(qa.builder, "make_embedder", factory)
     return fake_embedder
 
 
@@ -156,9 +156,9 @@ def settings(real_index):
 
 @pytest.fixture(scope="module")
 def engine(settings):
-    from qa.engine import Engine
+    from qa.builder import build_engine
 
-    return Engine.from_settings(settings)
+    return build_engine(settings)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.engine import Engine
+from qa.builder import build_engine
 from qa.server import create_app
 from qa.settings import project_root
 from serving import extractive_settings, running
@@ -41,7 +41,7 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def base(real_index):
     settings = extractive_settings(*real_index)
-    with running(create_app(settings, Engine.from_settings(settings))) as url:
+    with running(create_app(settings, build_engine(settings))) as url:
         yield url
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.builder import build_engine
 from qa.engine import Engine, QuestionError, rewrite_with_history
 from qa.grounding import numbers_in
 from qa.retrieval import Retriever
@@ -227,7 +228,7 @@ def test_real_local_model_answers_are_grounded(real_index):
 
     seeds, index_dir = real_index
     settings = Settings(seeds_dir=seeds, index_dir=index_dir, cache_dir=project_root() / ".cache")
-    engine = Engine.from_settings(settings)
+    engine = build_engine(settings)
     items = [i for i in load_eval(Path(__file__).parent / "data" / "dev.jsonl") if i.id in {"d01", "d07", "d13", "d21", "d34", "d40"}]
     metrics = evaluate_answers(engine, items, progress=False)
     assert metrics["accuracy"] == 1.0, metrics["wrong"]

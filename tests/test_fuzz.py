@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from qa.engine import Engine
+from qa.builder import build_engine
 from qa.grounding import check_answer, parse_citations
 from qa.server import create_app
 from serving import extractive_settings, running
@@ -26,7 +26,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def served(real_index):
     settings_ = extractive_settings(*real_index)
-    with running(create_app(settings_, Engine.from_settings(settings_))) as url:
+    with running(create_app(settings_, build_engine(settings_))) as url:
         yield url
 
 

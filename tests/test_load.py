@@ -17,7 +17,7 @@ import httpx
 import psutil
 import pytest
 
-from qa.engine import Engine
+from qa.builder import build_engine
 from qa.server import create_app
 from serving import extractive_settings, running
 
@@ -60,7 +60,7 @@ MIX = [
 
 def test_mixed_load_has_no_server_errors_and_bounded_memory(real_index, capsys):
     settings = extractive_settings(*real_index)
-    engine = Engine.from_settings(settings)
+    engine = build_engine(settings)
     process = psutil.Process()
     with running(create_app(settings, engine)) as url:
         with httpx.Client(base_url=url, timeout=60) as warm:  # warm caches before measuring

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from qa.corpus import load_corpus
+from qa.builder import build_engine
 from qa.engine import Answer, Citation, Engine, QuestionError
 from qa.server import create_app
 from qa.service import NotReady
@@ -140,7 +141,7 @@ def gradio_client(real_index):
     from gradio_client import Client
 
     settings = extractive_settings(*real_index)
-    with running(create_app(settings, Engine.from_settings(settings))) as base:
+    with running(create_app(settings, build_engine(settings))) as base:
         yield Client(base + "/", verbose=False)
 
 
