@@ -11,12 +11,12 @@ Measures, on a question file like `tests/data/dev.jsonl`:
   retrieval latency, time to first token, decode tokens/s, end-to-end answer latency (p50/p95),
   accuracy with `qa eval`'s rules, and the process's peak resident memory at that point;
 - for the naive configuration, on the same questions: float32, transformers' own forward one token
-  per call, no prefix cache, the top 3 whole paragraphs as context, no evidence selection and no
+  per call, the top 3 whole paragraphs as context, no evidence selection and no
   number constraint; then the ratios.
 
 Times are wall-clock on whatever else the machine is doing: run it on an idle machine, several times,
-and compare medians. One warm-up answer per configuration is not counted (it also fills the prefix
-cache, as a server's first request would). Left out: GPU timings, concurrency (see
+and compare medians. One warm-up answer per configuration is not counted (it fills the caches, as a
+server's first request would). Left out: GPU timings, concurrency (see
 `scripts/bench_concurrency.py`), remote generators (the naive side needs the local model).
 """
 
@@ -309,7 +309,6 @@ def run_bench(
     limit: int | None = None,
     naive_limit: int | None = None,
     cold_cache: bool = False,
-    prefix_cache: bool | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run everything; returns the flat figures of the default path plus `naive`, `ratios`, `targets`.
@@ -321,11 +320,9 @@ def run_bench(
         limit: at most this many questions (both sides).
         naive_limit: at most this many questions on the naive side (its p50 then covers fewer).
         cold_cache: also time a cold start into an empty cache directory (converts the model: minutes).
-        prefix_cache: turn the generator's prefix KV cache on or off for the in-process runs
-            (None: as configured; the cold start always runs as configured).
     """
     from .builder import build_engine
-    from .generators import LocalGenerator
+    from .local_generator import LocalGenerator
     from .models import prepare_model
 
     if settings.generator != "local":
@@ -363,22 +360,19 @@ def run_bench(
     loaded = time.perf_counter()
     engine = build_engine(settings)
     load_s = time.perf_counter() - loaded
-    if prefix_cache is not None and hasattr(engine.generator, "prefix_cache"):
-        engine.generator.prefix_cache = prefix_cache
-    uses_prefix_cache = bool(getattr(engine.generator, "prefix_cache", False))
-    engine.answer(items[0].question)  # warm-up: jieba, caches, the prompt's shared prefix
+    engine.answer(items[0].question)  # warm-up: jieba, caches
     default = run_default(engine, items, say)
     # The generator alone, to compare with the naive one; the Engine loads it and the index at once.
     default.load_s = float(getattr(engine.generator, "load_seconds", load_s))
     result["engine_load_s"] = round(load_s, 3)
     result["peak_rss_mb"] = round(max(peak_rss_mb(), cold["peak_rss_mb"]), 1)
 
-    say("naive configuration (float32, whole paragraphs, no prefix cache)…")
+    say("naive configuration (float32, whole paragraphs)…")
     engine.generator = None  # free the default model before loading the float32 one
     gc.collect()
     loaded = time.perf_counter()
     naive_gen = LocalGenerator(
-        model_dir, threads=settings.threads, quantize="none", prefix_cache=False, lean=False, draft_tokens=0, name="naive"
+        model_dir, threads=settings.threads, quantize="none", lean=False, draft_tokens=0, name="naive"
     )
     naive_load_s = time.perf_counter() - loaded
     if not quick:
@@ -410,7 +404,6 @@ def run_bench(
         "model": settings.model,
         "quantize": settings.quantize,
         "threads": settings.threads,
-        "prefix_cache": uses_prefix_cache,
         "max_new_tokens": settings.max_new_tokens,
         "quick": quick,
         "cpu_count": os.cpu_count(),
@@ -457,7 +450,6 @@ def format_bench(r: dict[str, Any]) -> str:
     c = r["config"]
     lines = [
         f"questions: {r['questions']} (naive: {n['questions']}); {c['model']}, {c['quantize']}, {c['threads']} threads, "
-        f"prefix cache {'on' if c['prefix_cache'] else 'off'}; "
         f"load average {c['load_average']}",
         f"{'':<{width}}  {'default':>22}  {'naive':>22}  ratio",
     ]

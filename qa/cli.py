@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (env QA_HOST; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (env QA_PORT; default 7860)")
 
-    p = sub.add_parser("bench", help="measure speed: cold start, retrieval, first token, decode, answer; vs naive", description="Time the default answer path on a question file and, in the same run, a naive one (float32, whole paragraphs, no prefix cache); print both and their ratios.")
+    p = sub.add_parser("bench", help="measure speed: cold start, retrieval, first token, decode, answer; vs naive", description="Time the default answer path on a question file and, in the same run, a naive one (float32, whole paragraphs); print both and their ratios.")
     _common(p)
     p.add_argument("file", type=Path, nargs="?", default=Path("tests/data/dev.jsonl"), help="JSONL file (default tests/data/dev.jsonl)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -87,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="at most N questions")
     p.add_argument("--naive-limit", type=int, metavar="N", help="at most N questions on the naive side")
     p.add_argument("--cold-cache", action="store_true", help="also time a start into an empty model cache (converts the model: minutes)")
-    p.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=None, help="reuse the KV cache of the prompt's fixed prefix (default: as configured, off)")
     p.add_argument("--model", help="local model: bundled name, folder or model id (env QA_MODEL)")
 
     p = sub.add_parser("models", help="prepare model files (assemble, verify, convert, cache)", description="Prepare the generation model so that requests never wait for it.")
@@ -224,7 +223,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     path = prepare_model(name, settings.cache_dir, progress=True, force=args.force)
     if settings.quantize == "int8":  # quantize once here, so that starting the app does not
-        from .generators import prepare_int8
+        from .models import prepare_int8
 
         quantized_at = time.perf_counter()
         int8_file = prepare_int8(path, settings.cache_dir)
@@ -296,7 +295,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = run_bench(
             settings, args.file, quick=args.quick, limit=args.limit, naive_limit=args.naive_limit, cold_cache=args.cold_cache,
-            prefix_cache=args.prefix_cache, progress=progress,
+            progress=progress,
         )
     except BenchError as exc:
         raise UserError(str(exc)) from None

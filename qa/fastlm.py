@@ -12,36 +12,23 @@ forward takes ~29 ms, with bit-identical logits. It runs the computation with pl
 - `forward` returns the logits of every input position, so a run of draft tokens is verified in one
   call (M rows cost little more than one: the weights are read once).
 
-`save_int8` writes an int8 model's matrices to one safetensors file and `LeanDecoder.load` builds the
-decoder from it without transformers' model code: ~1.5 s instead of ~3.5 s for unpickling a
-quantized transformers model (fbgemm re-packing, in two threads here, is most of it).
-`LeanDecoder.supports(model)` says whether a model has the shape this code implements (Qwen2 /
+`LeanDecoder.from_tensors` builds the decoder from an int8 model's plain tensors (read by
+`qa.models.load_lean_int8` from one safetensors file) without transformers' model code: ~1.5 s
+instead of ~3.5 s for unpickling a quantized transformers model (fbgemm re-packing, in two threads
+here, is most of it). The int8 kernels come from `qa.int8layers`, the one module that uses torch's
+private quantized API. `LeanDecoder.supports(model)` says whether a model has the shape this code implements (Qwen2 /
 Llama: RMSNorm, SwiGLU, default RoPE, full attention); anything else keeps the transformers path.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 SUPPORTED_TYPES = {"qwen2", "llama"}
-LEAN_FORMAT = "qa-lean-int8/1"  # what `save_int8` writes; bump when the layout changes
 LM_HEAD_SLICES = 16  # the output layer is packed as this many row slices (faster to pack)
-_LINEARS = ("q", "k", "v", "out", "gate", "up", "down")
-
-
-def int8_call(params, reduce_range: bool = True) -> Callable:
-    """`x → x @ W.T + b` with fbgemm's dynamic int8 kernel on packed weights, as the dynamic quantized
-    Linear module calls it (current modules, version 4, reduce the activation range)."""
-    import torch
-
-    linear_dynamic = torch.ops.quantized.linear_dynamic
-    return lambda x: linear_dynamic(x, params, reduce_range)
+LINEARS = ("q", "k", "v", "out", "gate", "up", "down")  # a layer's matrices, as `_Layer` names them
 
 
 def concat_rows(fns: list[Callable]) -> Callable:
@@ -54,17 +41,16 @@ def concat_rows(fns: list[Callable]) -> Callable:
 def linear_fn(module) -> Callable:
     """The module's matrix product as a bare call: the int8 kernel on its packed weights (no re-packing:
     packing 500 MB of weights costs seconds) or `F.linear` on the float weights."""
-    import torch
     import torch.nn.functional as F
+
+    from .int8layers import int8_call, packed_params
 
     pieces = getattr(module, "pieces", None)
     if pieces is not None:  # qa.int8layers.RowChunkedLinear: row slices of one matrix
         return concat_rows([linear_fn(piece) for piece in pieces])
-    packed = getattr(module, "_packed_params", None)
+    packed = packed_params(module)
     if packed is not None:
-        if packed.dtype != torch.qint8:
-            raise ValueError(f"unsupported quantized layer {module!r}")
-        return int8_call(packed._packed_params, reduce_range=(getattr(module, "version", None) or 0) >= 4)
+        return int8_call(*packed)
     weight = module.weight.detach()
     bias = module.bias.detach() if module.bias is not None else None
 
@@ -74,11 +60,11 @@ def linear_fn(module) -> Callable:
     return run_float
 
 
-def _layer_linears(layer) -> dict[str, Any]:
-    """A transformers decoder layer's seven matrices by the names `_Layer` and `save_int8` use."""
+def layer_linears(layer) -> dict[str, Any]:
+    """A transformers decoder layer's seven matrices by the names in `LINEARS`."""
     attn, mlp = layer.self_attn, layer.mlp
     modules = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
-    return dict(zip(_LINEARS, modules))
+    return dict(zip(LINEARS, modules))
 
 
 @dataclass
@@ -136,9 +122,9 @@ class LeanShape:
 class LeanDecoder:
     """Runs a Qwen2/Llama-style causal LM (float32 or int8 dynamic-quantized) token-efficiently.
 
-    Build it with `from_model` (a loaded transformers model; weights shared, not copied) or `load`
-    (a file written by `save_int8`: no transformers model is built at all, which is what makes a
-    cold start fast).
+    Build it with `from_model` (a loaded transformers model; weights shared, not copied) or
+    `from_tensors` (int8 matrices read from a file by `qa.models.load_lean_int8`: no transformers
+    model is built at all, which is what makes a cold start fast).
     """
 
     def __init__(self, shape: LeanShape, embed, final_norm, layers: list[_Layer], lm_head: Callable):
@@ -166,28 +152,24 @@ class LeanDecoder:
             _Layer(
                 input_norm=layer.input_layernorm.weight.detach(),
                 post_norm=layer.post_attention_layernorm.weight.detach(),
-                **{part: linear_fn(module) for part, module in _layer_linears(layer).items()},
+                **{part: linear_fn(module) for part, module in layer_linears(layer).items()},
             )
             for layer in inner.layers
         ]
         return cls(LeanShape.of(model.config), inner.embed_tokens.weight.detach(), inner.norm.weight.detach(), layers, linear_fn(model.lm_head))
 
     @classmethod
-    def load(cls, path, *, workers: int = 2) -> "LeanDecoder":
-        """A decoder from a file written by `save_int8`; raises ValueError when it is not one.
+    def from_tensors(cls, shape: LeanShape, tensors: dict[str, Any], *, workers: int = 2) -> "LeanDecoder":
+        """A decoder from plain tensors: per matrix `<name>.int8`, `<name>.qparams` (scale, zero point)
+        and optional `<name>.bias`; `embed`, `norm` and each layer's `input_norm` / `post_norm`
+        (the layout `qa.models.save_lean_int8` writes).
 
         The int8 matrices are packed for fbgemm in `workers` threads (packing releases the GIL);
         the output layer is packed as row slices (fbgemm packs small matrices faster).
         """
-        import torch
-        from safetensors import safe_open
+        from concurrent.futures import ThreadPoolExecutor
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != LEAN_FORMAT:
-                raise ValueError(f"{path} is not a lean int8 file (format {meta.get('format')!r})")
-            shape = LeanShape(**json.loads(meta["shape"]))
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
+        from .int8layers import int8_call, pack_int8
 
         def pack(name: str, rows: slice | None = None):
             ints, qparams = tensors[f"{name}.int8"], tensors[f"{name}.qparams"]
@@ -195,24 +177,20 @@ class LeanDecoder:
             if rows is not None:
                 ints = ints[rows].contiguous()
                 bias = bias[rows].contiguous() if bias is not None else None
-            qweight = torch._make_per_tensor_quantized_tensor(ints, float(qparams[0]), int(qparams[1]))
-            return torch.ops.quantized.linear_prepack(qweight, bias)
+            return pack_int8(ints, float(qparams[0]), int(qparams[1]), bias)
 
-        names = [f"layers.{i}.{part}" for i in range(shape.layers) for part in _LINEARS]
+        names = [f"layers.{i}.{part}" for i in range(shape.layers) for part in LINEARS]
         vocab = tensors["lm_head.int8"].shape[0]
         step = -(-vocab // LM_HEAD_SLICES)
         head_rows = [slice(lo, min(lo + step, vocab)) for lo in range(0, vocab, step)]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qa-pack") as pool:
-            warnings.simplefilter("ignore", UserWarning)  # "quantized tensor creation is deprecated"
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qa-pack") as pool:
             head = list(pool.map(lambda rows: pack("lm_head", rows), head_rows))
             packed = dict(zip(names, pool.map(pack, names)))
         layers = [
             _Layer(
                 input_norm=tensors[f"layers.{i}.input_norm"],
                 post_norm=tensors[f"layers.{i}.post_norm"],
-                **{part: int8_call(packed[f"layers.{i}.{part}"]) for part in _LINEARS},
+                **{part: int8_call(packed[f"layers.{i}.{part}"]) for part in LINEARS},
             )
             for i in range(shape.layers)
         ]
@@ -330,67 +308,3 @@ def _rope_theta(cfg) -> float | None:
     params = getattr(cfg, "rope_parameters", None) or {}
     theta = params.get("rope_theta") if isinstance(params, dict) else None
     return theta if theta is not None else getattr(cfg, "rope_theta", None)
-
-
-def save_int8(model, path, key: dict[str, Any]) -> None:
-    """Write an int8 dynamic-quantized transformers model (per-tensor weight scales) for `LeanDecoder.load`.
-
-    One safetensors file: int8 matrices with their (scale, zero point), float norms and embeddings,
-    and in its metadata the shape and `key` (what the file was made from, for staleness checks).
-    Written to a temporary name and renamed: a reader never sees half a file.
-    """
-    import torch
-    from safetensors.torch import save_file
-
-    if not LeanDecoder.supports(model):
-        raise ValueError(f"LeanDecoder does not implement {type(model).__name__}")
-    tensors: dict[str, Any] = {}
-
-    def put_linear(name: str, module) -> None:
-        if getattr(module, "pieces", None) is not None or not hasattr(module, "_packed_params"):
-            raise ValueError(f"{name}: expected an int8 dynamic-quantized Linear, got {type(module).__name__}")
-        if (getattr(module, "version", None) or 0) < 4:  # `load` calls the kernel as version 4 does
-            raise ValueError(f"{name}: a dynamic-quantized Linear of version >= 4 expected")
-        weight, bias = module.weight(), module.bias()
-        if weight.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
-            raise ValueError(f"{name}: per-tensor weight scales expected, got {weight.qscheme()}")
-        tensors[f"{name}.int8"] = weight.int_repr().contiguous()
-        tensors[f"{name}.qparams"] = torch.tensor([weight.q_scale(), float(weight.q_zero_point())], dtype=torch.float64)
-        if bias is not None:
-            tensors[f"{name}.bias"] = bias.detach().float().contiguous()
-
-    inner = model.model
-    tensors["embed"] = inner.embed_tokens.weight.detach().contiguous()
-    tensors["norm"] = inner.norm.weight.detach().contiguous()
-    for i, layer in enumerate(inner.layers):
-        tensors[f"layers.{i}.input_norm"] = layer.input_layernorm.weight.detach().contiguous()
-        tensors[f"layers.{i}.post_norm"] = layer.post_attention_layernorm.weight.detach().contiguous()
-        for part, module in _layer_linears(layer).items():
-            put_linear(f"layers.{i}.{part}", module)
-    put_linear("lm_head", model.lm_head)
-    shape = LeanShape.of(model.config)
-    meta = {"format": LEAN_FORMAT, "shape": json.dumps(shape.__dict__), "key": json.dumps(key, sort_keys=True)}
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lean-", suffix=".safetensors", dir=os.path.dirname(path) or ".")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def saved_key(path) -> dict[str, Any] | None:
-    """The `key` a lean int8 file was written with; None when it is missing, foreign or unreadable."""
-    try:
-        from safetensors import safe_open
-
-        with safe_open(os.fspath(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("format") != LEAN_FORMAT:
-            return None
-        return json.loads(meta["key"])
-    except Exception:  # noqa: BLE001 - missing, damaged or foreign: the caller rebuilds it
-        return None

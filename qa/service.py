@@ -371,10 +371,6 @@ class EngineService:
             raise KeyError(f"no document {doc_id!r}; known: {', '.join(docs)}")
         return docs[doc_id]
 
-    def paragraph(self, doc_id: str, number: int):
-        """The Paragraph; KeyError if the document or the number is unknown."""
-        return self.document(doc_id).paragraph(number)
-
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
 

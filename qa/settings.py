@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -36,7 +36,6 @@ class Settings:
     threads: int = 2
     max_new_tokens: int = 64
     draft_tokens: int = 4  # prompt-lookup draft tokens verified per step (0: one token per step)
-    prefix_cache: bool = False  # reuse the KV cache of the tokens a prompt shares with the previous one
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str = ""
@@ -53,7 +52,6 @@ class Settings:
     api_keys: str = ""  # comma-separated; when set, /api/*, /v1/* and the web chat require one
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; "" = CORS off
 
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _coerce(value: str, target: Any) -> Any:
@@ -78,7 +76,7 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: Path | 
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     defaults = Settings()
-    names = {f.name for f in fields(Settings) if f.name != "extra"}
+    names = {f.name for f in fields(Settings)}
 
     path = config_file or (Path(env["QA_CONFIG"]) if env.get("QA_CONFIG") else Path("qa.toml"))
     if path.is_file():

@@ -1,5 +1,5 @@
 """The lean decoder against transformers' own forward, on a tiny random Qwen2 model (no files needed),
-and the generator's draft-and-verify loop and prefix reuse on top of it."""
+the int8 file it loads from, and the generator's draft-and-verify loop on top of it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from qa.fastlm import LeanDecoder  # noqa: E402
-from qa.generators import LocalGenerator, NumberConstraint, _Reply, common_prefix, propose_drafts, quantize_linear_int8  # noqa: E402
+from qa.constraint import NumberConstraint  # noqa: E402
+from qa.int8layers import quantize_linear_int8  # noqa: E402
+from qa.local_generator import LocalGenerator, _Reply, propose_drafts  # noqa: E402
 
 
 def tiny_model(seed: int = 0, **overrides):
@@ -78,12 +80,6 @@ def test_supports_only_what_it_implements():
         LeanDecoder.from_model(gpt2)
 
 
-def test_common_prefix():
-    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
-    assert common_prefix([], [1]) == 0
-    assert common_prefix([1, 2], [1, 2, 3]) == 2
-
-
 def test_propose_drafts_copies_what_followed_the_latest_match():
     history = [7, 1, 2, 3, 4, 9, 1, 2, 5, 6, 1, 2]
     assert propose_drafts(history, 3) == [5, 6, 1]  # "1 2" last seen before "5 6"
@@ -100,28 +96,25 @@ class CharTokenizer:
         return "".join(chr(0x4E00 + i) for i in ids)
 
 
-def lean_generator(model, *, draft_tokens: int, prefix_cache: bool = False) -> LocalGenerator:
+def lean_generator(model, *, draft_tokens: int) -> LocalGenerator:
     """A LocalGenerator around an in-memory model (no files): only what `_steps_lean` uses."""
     gen = LocalGenerator.__new__(LocalGenerator)
     gen.lean = LeanDecoder.from_model(model)
     gen.tokenizer = CharTokenizer()
     gen.eos_ids = {0}
     gen.draft_tokens = draft_tokens
-    gen.prefix_cache = prefix_cache
     gen._lean_cache = None
-    gen._lean_ids = []
-    gen._head_ids = {}
     return gen
 
 
 def new_stats(ids: list[int]) -> dict:
-    return {"prompt_tokens": len(ids), "new_tokens": 0, "cached_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0, "prompt_calls": 0}
+    return {"prompt_tokens": len(ids), "new_tokens": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forward_calls": 0, "prompt_calls": 0}
 
 
-def run_steps(gen: LocalGenerator, ids: list[int], max_new_tokens: int = 24, constraint=None, head: int = 0) -> tuple[list[int], dict]:
+def run_steps(gen: LocalGenerator, ids: list[int], max_new_tokens: int = 24, constraint=None) -> tuple[list[int], dict]:
     stats = new_stats(ids)
     reply = _Reply(gen.tokenizer, "", constraint, stats, time.perf_counter())
-    for _ in gen._steps_lean(ids, head, reply, max_new_tokens):
+    for _ in gen._steps_lean(ids, reply, max_new_tokens):
         pass
     return reply.ids, stats
 
@@ -158,44 +151,37 @@ def test_drafts_respect_the_number_constraint():
             assert match.group() == "12", written
 
 
-def test_prefix_cache_keeps_the_head_and_replies_do_not_depend_on_earlier_ones():
-    model = quantize_linear_int8(tiny_model(5))  # int8: where computing in parts changes numbers
-    head = len(PROMPT)
-    gen = lean_generator(model, draft_tokens=2, prefix_cache=True)
-    first, stats = run_steps(gen, PROMPT + [40, 41], head=head)
-    assert stats["cached_tokens"] == 0 and stats["forward_calls"] >= 2  # head computed alone, then the rest
-    run_steps(gen, PROMPT + [30, 31, 32], head=head)
-    again, stats = run_steps(gen, PROMPT + [40, 41], head=head)
-    assert stats["cached_tokens"] == head
-    assert again == first  # the same reply whatever came before
-    other = lean_generator(model, draft_tokens=2, prefix_cache=True)
-    assert run_steps(other, PROMPT + [40, 41], head=head)[0] == first
-    assert run_steps(gen, [1, 2] + PROMPT, head=0)[1]["cached_tokens"] == 0  # another head: nothing kept
+def test_replies_do_not_depend_on_earlier_ones():
+    model = quantize_linear_int8(tiny_model(5))  # int8: where computing in parts would change numbers
+    gen = lean_generator(model, draft_tokens=2)
+    first, _ = run_steps(gen, PROMPT + [40, 41])
+    run_steps(gen, PROMPT + [30, 31, 32])
+    assert run_steps(gen, PROMPT + [40, 41])[0] == first  # the KV cache buffer is reused, nothing else
+    assert run_steps(lean_generator(model, draft_tokens=2), PROMPT + [40, 41])[0] == first
 
 
-def test_an_interrupted_reply_leaves_no_stale_prefix():
+def test_an_interrupted_reply_does_not_change_the_next_one():
     model = tiny_model(6)
-    gen = lean_generator(model, draft_tokens=2, prefix_cache=True)
-    steps = gen._steps_lean(PROMPT, 6, _Reply(gen.tokenizer, "", None, new_stats(PROMPT), time.perf_counter()), 20)
+    gen = lean_generator(model, draft_tokens=2)
+    steps = gen._steps_lean(PROMPT, _Reply(gen.tokenizer, "", None, new_stats(PROMPT), time.perf_counter()), 20)
     next(steps)
     steps.close()  # the client went away mid-reply
-    assert gen._lean_ids == []
-    fresh, _ = run_steps(lean_generator(model, draft_tokens=2), PROMPT, head=6)
-    assert run_steps(gen, PROMPT, head=6)[0] == fresh
+    fresh, _ = run_steps(lean_generator(model, draft_tokens=2), PROMPT)
+    assert run_steps(gen, PROMPT)[0] == fresh
 
 
 def test_saved_int8_file_loads_a_decoder_with_identical_logits(tmp_path):
-    from qa.fastlm import save_int8, saved_key
+    from qa.models import read_lean_int8, save_lean_int8, saved_key
 
     model = quantize_linear_int8(tiny_model(7))
     path = tmp_path / "m.lean-int8.safetensors"
-    save_int8(model, path, {"source": "tiny"})
+    save_lean_int8(model, path, {"source": "tiny"})
     assert saved_key(path) == {"source": "tiny"}
-    loaded = LeanDecoder.load(path)
+    loaded = read_lean_int8(path)
     ids = [4, 8, 15, 16, 23, 42]
     with torch.inference_mode():
         assert torch.equal(loaded.forward(ids, loaded.new_cache(8)), reference_logits(model, ids))
     with pytest.raises(ValueError):
-        save_int8(tiny_model(7), tmp_path / "float.safetensors", {})  # float32 layers: not an int8 model
+        save_lean_int8(tiny_model(7), tmp_path / "float.safetensors", {})  # float32 layers: not an int8 model
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     assert saved_key(tmp_path / "junk.safetensors") is None and saved_key(tmp_path / "missing") is None

@@ -1,5 +1,5 @@
-"""qa.generators: the number constraint (pure, fake vocabulary), the OpenAI client against a real
-local HTTP server, make_generator, and the bundled local model (slow)."""
+"""Generators: the number constraint (pure, fake vocabulary), the OpenAI client against a real
+local HTTP server, make_generator, the int8 model files, and the bundled local model (slow)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.generators import (
-    GeneratorError,
-    NumberConstraint,
-    OpenAIGenerator,
-    make_generator,
-    normalize_numbers,
-    number_token_allowed,
-    pending_number,
-)
+from qa.constraint import NumberConstraint, normalize_numbers, number_token_allowed, pending_number
+from qa.generators import GeneratorError, make_generator
+from qa.openai_generator import OpenAIGenerator
 from qa.settings import Settings, project_root
 
 NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -237,7 +231,10 @@ def test_importing_loads_no_model():
     import subprocess
     import sys
 
-    code = "import sys, qa.generators, qa.models; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import sys, qa.generators, qa.local_generator, qa.openai_generator, qa.constraint, qa.models, qa.fastlm; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project_root(), check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -256,8 +253,8 @@ def qa_messages(context: str, question: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def local_generator():
-    from qa.generators import LocalGenerator, int8_cache_path
-    from qa.models import prepare_model
+    from qa.local_generator import LocalGenerator
+    from qa.models import int8_cache_path, prepare_model
 
     cache_dir = project_root() / ".cache"
     model_dir = prepare_model("qwen2.5-coder-0.5b", cache_dir, progress=False)
@@ -303,14 +300,7 @@ def test_local_constraint_forces_a_prefix_to_an_allowed_number(local_generator):
     assert answer.startswith("473"), answer
 
 
-@pytest.mark.slow
-def test_local_choose_prefers_the_number_in_the_context(local_generator):
-    scores = local_generator.choose(qa_messages(CONTEXT, "地区生产总值是多少？"), "地区生产总值为", ["4015", "2015", "5.8"])
-    assert len(scores) == 3 and all(s < 0 for s in scores)
-    assert scores.index(max(scores)) == 0
-
-
-# --------------------------------------------------------------------------- int8 cache, prefix KV cache
+# --------------------------------------------------------------------------- int8 model files
 
 
 def _tiny_model_dir(tmp_path):
@@ -328,7 +318,7 @@ def _tiny_model_dir(tmp_path):
 def test_int8_cache_is_written_once_and_loads_an_identical_model(tmp_path):
     import torch
 
-    from qa.generators import int8_cache_path, load_int8_model
+    from qa.models import int8_cache_path, load_int8_model
 
     model_dir = _tiny_model_dir(tmp_path)
     cache = int8_cache_path(model_dir, tmp_path / "cache")
@@ -344,7 +334,7 @@ def test_int8_cache_is_written_once_and_loads_an_identical_model(tmp_path):
 
 
 def test_int8_cache_is_rebuilt_when_the_weights_change(tmp_path):
-    from qa.generators import int8_cache_path, load_int8_model
+    from qa.models import int8_cache_path, load_int8_model
 
     model_dir = _tiny_model_dir(tmp_path)
     cache = int8_cache_path(model_dir, tmp_path / "cache")
@@ -362,7 +352,7 @@ def test_int8_cache_is_rebuilt_when_the_weights_change(tmp_path):
 def test_lean_int8_file_is_written_once_reused_and_rebuilt_when_stale(tmp_path):
     import torch
 
-    from qa.generators import int8_cache_path, lean_cache_path, load_int8_model, load_lean_int8
+    from qa.models import int8_cache_path, lean_cache_path, load_int8_model, load_lean_int8
 
     model_dir = _tiny_model_dir(tmp_path)
     path = lean_cache_path(int8_cache_path(model_dir, tmp_path / "cache"))
@@ -385,49 +375,9 @@ def test_lean_int8_file_is_written_once_reused_and_rebuilt_when_stale(tmp_path):
     assert load_lean_int8(model_dir, path) is not None
 
 
-def example_messages(context: str, question: str) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": "你是文档问答助手。只根据资料回答，简短作答。"},
-        {"role": "user", "content": "资料：全市常住人口达到347.5万人。\n问题：常住人口是多少？"},
-        {"role": "assistant", "content": "全市常住人口达到347.5万人。"},
-        {"role": "user", "content": f"资料：{context}\n问题：{question}"},
-    ]
-
-
-@pytest.mark.slow
-def test_local_prefix_cache_reuses_the_shared_messages(local_generator):
-    # int8 quantizes activations with one scale per call, so a reply from a cached prefix may differ
-    # from one pre-filled in one piece: compare with itself, and check the figure is still right.
-    messages = example_messages(CONTEXT, "地区生产总值是多少？")
-    was = local_generator.prefix_cache
-    local_generator.prefix_cache = False
-    try:
-        local_generator.generate(messages, max_new_tokens=4)
-        assert local_generator.last_stats["cached_tokens"] == 0
-        local_generator.prefix_cache = True
-        local_generator.prime(messages)
-        cached = local_generator.generate(messages, max_new_tokens=16)
-        stats = local_generator.last_stats
-        assert 0 < stats["cached_tokens"] < stats["prompt_tokens"]
-        assert "4015" in cached
-        # another question after the same prefix reuses it too, and the cached prefix is not changed
-        other = local_generator.generate(example_messages(CONTEXT, "增长了多少？"), max_new_tokens=16)
-        assert local_generator.last_stats["cached_tokens"] == stats["cached_tokens"] and other
-        assert local_generator.generate(messages, max_new_tokens=16) == cached
-        # the system prompt alone is a shared prefix too; a lone user message has nothing to reuse
-        local_generator.generate(qa_messages(CONTEXT, "地区生产总值是多少？"), max_new_tokens=4)
-        assert 0 < local_generator.last_stats["cached_tokens"] < stats["cached_tokens"]
-        local_generator.generate(qa_messages(CONTEXT, "地区生产总值是多少？")[1:], max_new_tokens=4)
-        assert local_generator.last_stats["cached_tokens"] == 0
-    finally:
-        local_generator.prefix_cache = was
-
-
 def test_only_digit_tokens_and_a_lone_dot_need_checking_one_by_one():
     # The constraint checks digit tokens and "." individually and treats every other token like a
     # space; that must agree with checking every token's text directly.
-    from qa.generators import number_token_allowed
-
     texts = [".", ".com", ").", "..", ".\n", "x.", "。", "5", ".5", "5.", "12", "a", "", " ", "<eos>"]
     allowed = ["47455", "5.8", "12"]
     c = NumberConstraint(texts, allowed)

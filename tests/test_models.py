@@ -126,7 +126,7 @@ def test_half_written_or_stale_cache_is_rebuilt(fake_bundle, tmp_path, damage):
 def test_force_rebuilds_and_leftover_build_dirs_are_removed(fake_bundle, tmp_path):
     _, _, calls = fake_bundle
     cache = tmp_path / "cache"
-    leftover = cache / "models" / ".fake-tiny.build-killed"
+    leftover = cache / "models" / ".tmp-fake-tiny.killed"
     leftover.mkdir(parents=True)
     prepare_model("fake-tiny", cache, progress=False)
     prepare_model("fake-tiny", cache, progress=False, force=True)
