@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 import uuid
@@ -32,6 +31,7 @@ import numpy as np
 from .chunking import Chunk, chunk_documents
 from .corpus import Document, corpus_fingerprint, sha256_bytes
 from .embedders import Embedder
+from .files import atomic_path, write_atomic
 from .text import tokenize
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,6 @@ def build_index(
     docs: list[Document], embedder: Embedder, index_dir: Path, *, progress: bool = True, reuse: bool = True
 ) -> Path:
     """Embed and write a new build, make it current, and remove older builds. Returns the build folder."""
-    import faiss
-
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -136,46 +134,46 @@ def build_index(
         raise IndexUnusable("the documents hold no sentences to index")
     vectors, embedded = _embed_chunks(chunks, embedder, _reusable_vectors(index_dir, embedder) if reuse else {}, progress)
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    tmp = index_dir / f".tmp-{name}"
-    tmp.mkdir()
+    final = index_dir / name
     try:
-        dense = faiss.IndexFlatIP(embedder.dim)
-        dense.add(vectors)
-        faiss.write_index(dense, str(tmp / "dense.faiss"))
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-            for c in chunks:
-                f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
-        keys = [(d.id, p.number) for d in docs for p in d.paragraphs]
-        by_id = {d.id: d for d in docs}
-        tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
-        (tmp / "bm25.json").write_text(json.dumps({"keys": keys, "tokens": tokens}, ensure_ascii=False), encoding="utf-8")
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "embedder": {"id": embedder.id, "dim": embedder.dim},
-            "documents": corpus_fingerprint(docs),
-            "files": {f: _file_sha(tmp / f) for f in FILES},
-            "chunks": len(chunks),
-            "paragraphs": len(keys),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "build_seconds": round(time.perf_counter() - started, 2),
-            "embedded": embedded,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        final = index_dir / name
-        os.replace(tmp, final)
-        pointer_tmp = index_dir / f".{POINTER}.{uuid.uuid4().hex[:6]}"
-        pointer_tmp.write_text(name + "\n", encoding="utf-8")
-        os.replace(pointer_tmp, index_dir / POINTER)
+        with atomic_path(final) as tmp:
+            tmp.mkdir()
+            manifest = _write_build(tmp, docs, chunks, vectors, embedder.id, embedder.dim)
+            manifest.update(build_seconds=round(time.perf_counter() - started, 2), embedded=embedded)
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_atomic(index_dir / POINTER, name + "\n")
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if (index_dir / name).exists() and current_build(index_dir) != index_dir / name:
-            shutil.rmtree(index_dir / name, ignore_errors=True)
-        for stray in index_dir.glob(f".{POINTER}.*"):
-            stray.unlink(missing_ok=True)
+        if final.exists() and current_build(index_dir) != final:
+            shutil.rmtree(final, ignore_errors=True)
         raise
     _remove_old_builds(index_dir, keep=name)
     log.info("built index %s: %d sentences (%d embedded) in %.1fs", final, len(chunks), embedded, manifest["build_seconds"])
     return final
+
+
+def _write_build(folder: Path, docs: list[Document], chunks: list[Chunk], vectors, embedder_id: str, dim: int) -> dict:
+    """Write the index files of a build into `folder`; returns its manifest (without timings)."""
+    import faiss
+
+    dense = faiss.IndexFlatIP(dim)
+    dense.add(vectors)
+    faiss.write_index(dense, str(folder / "dense.faiss"))
+    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for c in chunks:
+            f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+    keys = [(d.id, p.number) for d in docs for p in d.paragraphs]
+    by_id = {d.id: d for d in docs}
+    tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
+    (folder / "bm25.json").write_text(json.dumps({"keys": keys, "tokens": tokens}, ensure_ascii=False), encoding="utf-8")
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedder": {"id": embedder_id, "dim": dim},
+        "documents": corpus_fingerprint(docs),
+        "files": {f: _file_sha(folder / f) for f in FILES},
+        "chunks": len(chunks),
+        "paragraphs": len(keys),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:

@@ -191,14 +191,16 @@ def test_crash_mid_build_keeps_previous_index(fake_index, monkeypatch, where):
 
         monkeypatch.setattr(qa.index.json, "dumps", dumps)
     else:
-        real_replace = qa.index.os.replace
+        import qa.files
+
+        real_replace = qa.files.os.replace
 
         def replace(src, dst):
             if Path(dst).name == "CURRENT":
                 raise RuntimeError("simulated crash")
             return real_replace(src, dst)
 
-        monkeypatch.setattr(qa.index.os, "replace", replace)
+        monkeypatch.setattr(qa.files.os, "replace", replace)
 
     with pytest.raises(RuntimeError, match="simulated crash"):
         build_index(new_docs, embedder, index_dir, progress=False)
