@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from . import __version__
+from .cli_documents import COMMANDS as DOCUMENT_COMMANDS
+from .cli_documents import add_parsers as add_document_parsers
 from .settings import Settings, load_settings
 
 log = logging.getLogger("qa")
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="bundled name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), folder or model id")
     p.add_argument("--force", action="store_true", help="redo the conversion even if the cache is current")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    add_document_parsers(sub, _common)
     return parser
 
 
@@ -322,6 +325,7 @@ COMMANDS = {
     "models": cmd_models,
     "serve": cmd_serve,
     "bench": cmd_bench,
+    **DOCUMENT_COMMANDS,
 }
 
 
@@ -335,9 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .corpus import CorpusError
     from .embedders import EmbedderError
     from .evaluation import EvalFileError
+    from .formats import IngestError
     from .index import IndexUnusable
 
-    expected: tuple[type[BaseException], ...] = (UserError, CorpusError, EmbedderError, IndexUnusable, EvalFileError)
+    expected: tuple[type[BaseException], ...] = (UserError, CorpusError, EmbedderError, IndexUnusable, EvalFileError, IngestError)
     try:
         from .generators import GeneratorError
         from .models import ModelError

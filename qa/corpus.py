@@ -7,7 +7,9 @@ open a paragraph (the first sentence is the heading). A section's year is read f
 failing that from the years its paragraphs mention, so that `2023年`, `去年` and `今年` can be matched
 to the part of the report that covers them. Nothing here knows about any particular report.
 
-Left out: formats other than UTF-8 plain text (convert PDFs and Word files first).
+Documents are UTF-8 text, one paragraph per line; `qa add` (`qa.store`) converts Word, PDF,
+Markdown and HTML files into that form and records where they came from in `catalog.json`, with the
+page of each paragraph of a PDF, which `load_corpus` attaches to the paragraphs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 TOP_HEADING = re.compile(r"^[一二三四五六七八九十]+、")
@@ -41,6 +43,7 @@ class Paragraph:
     section: str = ""  # top-level heading, e.g. "一、2023年工作回顾" ("" before the first one)
     subsection: str = ""  # e.g. "（一）聚力稳进提质，经济运行回升向好。" ("" if none)
     year: int | None = None  # the year the section is about, if one can be inferred
+    page: int | None = None  # the page it starts on, for a document added from a PDF
 
     @property
     def is_heading(self) -> bool:
@@ -138,7 +141,8 @@ def parse_paragraphs(doc_id: str, text: str) -> tuple[Paragraph, ...]:
     return tuple(paragraphs)
 
 
-def _read_catalog(seeds_dir: Path) -> dict[str, dict]:
+def read_catalog(seeds_dir: Path) -> dict[str, dict]:
+    """`catalog.json` of a seeds folder: file name → {"title", "source", …}; {} if there is none."""
     path = seeds_dir / CATALOG_NAME
     if not path.is_file():
         return {}
@@ -190,12 +194,21 @@ def load_corpus(seeds_dir: Path) -> list[Document]:
     files = sorted(p for p in seeds_dir.glob("*.txt") if p.is_file())
     if not files:
         raise CorpusError(f"seeds folder {seeds_dir} holds no .txt files; add UTF-8 text documents, one per file")
-    catalog = _read_catalog(seeds_dir)
+    catalog = read_catalog(seeds_dir)
     docs = []
     for path in files:
         entry = catalog.get(path.name, {})
-        docs.append(read_document(path, title=entry.get("title") if isinstance(entry, dict) else None))
+        entry = entry if isinstance(entry, dict) else {}
+        docs.append(_with_pages(read_document(path, title=entry.get("title")), entry.get("pages")))
     return docs
+
+
+def _with_pages(doc: Document, pages: object) -> Document:
+    """The document with each paragraph's page from the catalog, when it lists one per paragraph."""
+    if not isinstance(pages, list) or len(pages) != len(doc.paragraphs) or not all(isinstance(n, int) for n in pages):
+        return doc
+    paragraphs = tuple(replace(p, page=n) for p, n in zip(doc.paragraphs, pages))
+    return replace(doc, paragraphs=paragraphs)
 
 
 def corpus_fingerprint(docs: list[Document]) -> dict[str, str]:

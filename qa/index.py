@@ -182,6 +182,14 @@ def _remove_old_builds(index_dir: Path, keep: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def clear_index(index_dir: Path) -> None:
+    """Remove the index (pointer first, so no reader finds half of it): the store has no documents left."""
+    index_dir = Path(index_dir)
+    (index_dir / POINTER).unlink(missing_ok=True)
+    if index_dir.is_dir():
+        _remove_old_builds(index_dir, keep="")
+
+
 def check_manifest(manifest: dict, docs: Iterable[Document], embedder_id: str | None) -> None:
     """Raise IndexUnusable if the index does not match these documents and this embedder."""
     if manifest.get("format_version") != FORMAT_VERSION:
