@@ -14,7 +14,8 @@ an exclusive lock on `<seeds>/.lock`.
 
 Ids come from file names: Unicode letters and digits kept (Chinese included), everything else,
 dots and path separators first, made `-`; a name that is taken gets `-2`, `-3`, … A file whose
-bytes are already in the store is skipped, unless `replace` is asked for.
+bytes are already in the store is skipped; with `replace`, a file takes the place of the document
+that has its id.
 
 Left out: versions of a replaced document (the old text is gone) and locks across machines.
 """
@@ -214,19 +215,10 @@ def _restore_on_error(paths: Sequence[Path]) -> Iterator[None]:
         raise
 
 
-def add_documents(
-    uploads: Sequence[Upload], seeds_dir: Path, index_dir: Path, embedder: Embedder, *, replace: bool = False, progress: bool = False
-) -> AddResult:
-    """Read, store and index files; all or nothing.
-
-    Raises:
-        IngestError: a file is of an unsupported type, empty, too large, malformed, encrypted, a zip
-            bomb, or has a path in its name; the store and the index are then unchanged.
-    """
+def _read_uploads(uploads: Sequence[Upload], progress: bool) -> list[Extracted]:
+    """Every upload read and checked; the first bad one raises, with its file name in the message."""
     from tqdm import tqdm
 
-    started = time.perf_counter()
-    seeds_dir, index_dir = Path(seeds_dir), Path(index_dir)
     extracted = []
     for upload in tqdm(uploads, desc="reading files", unit="file", disable=not progress or len(uploads) < 2):
         check_file_name(upload.name)
@@ -235,27 +227,51 @@ def add_documents(
         except IngestError as exc:
             message = str(exc) if str(exc).startswith(upload.name) else f"{upload.name}: {exc}"
             raise IngestError(message, exc.code) from None
+    return extracted
+
+
+def _plan(
+    uploads: Sequence[Upload], extracted: list[Extracted], seeds_dir: Path, catalog: dict, replace: bool
+) -> tuple[list[tuple[str, Extracted, dict]], list[tuple[str, str]]]:
+    """(id, text, catalog entry) of each upload to write, and (file name, id) of those already stored."""
+    by_sha = {sha256_bytes(p.read_bytes()): p.stem for p in seeds_dir.glob("*.txt")}  # files placed by hand too
+    by_sha |= {e["sha256"]: name[:-4] for name, e in catalog.items() if isinstance(e, dict) and "sha256" in e}
+    taken = {p.stem for p in seeds_dir.glob("*.txt")} | {name[:-4] for name in catalog if name.endswith(".txt")}
+    plan: list[tuple[str, Extracted, dict]] = []
+    skipped: list[tuple[str, str]] = []
+    for upload, ext in zip(uploads, extracted):
+        sha = sha256_bytes(upload.data)
+        if sha in by_sha:
+            skipped.append((upload.name, by_sha[sha]))
+            continue
+        base, planned = document_id(upload.name), {d for d, _, _ in plan}
+        doc_id = _unique(base, taken | planned) if base in planned or (base in taken and not replace) else base
+        taken.add(doc_id)
+        by_sha[sha] = doc_id
+        plan.append((doc_id, ext, _entry(upload, ext, doc_id, sha)))
+    return plan, skipped
+
+
+def add_documents(
+    uploads: Sequence[Upload], seeds_dir: Path, index_dir: Path, embedder: Embedder, *, replace: bool = False, progress: bool = False
+) -> AddResult:
+    """Read, store and index files, all or nothing; with `replace`, a file replaces the document of its id.
+
+    Raises:
+        IngestError: a file is of an unsupported type, empty, too large, malformed, encrypted, a zip
+            bomb, or has a path in its name; the store and the index are then unchanged.
+    """
+    started = time.perf_counter()
+    seeds_dir, index_dir = Path(seeds_dir), Path(index_dir)
+    extracted = _read_uploads(uploads, progress)
     with store_lock(seeds_dir):
         catalog = read_catalog(seeds_dir)
-        by_sha = {sha256_bytes(p.read_bytes()): p.stem for p in seeds_dir.glob("*.txt")}  # files placed by hand too
-        by_sha |= {e["sha256"]: name[:-4] for name, e in catalog.items() if isinstance(e, dict) and "sha256" in e}
-        taken = {p.stem for p in seeds_dir.glob("*.txt")} | {name[:-4] for name in catalog if name.endswith(".txt")}
-        plan, skipped = [], []
-        for upload, ext in zip(uploads, extracted):
-            sha = sha256_bytes(upload.data)
-            if sha in by_sha and not replace:
-                skipped.append((upload.name, by_sha[sha]))
-                continue
-            base, planned = document_id(upload.name), {d for d, _, _ in plan}
-            doc_id = _unique(base, taken | planned) if base in planned or (base in taken and not replace) else base
-            taken.add(doc_id)
-            by_sha[sha] = doc_id
-            plan.append((doc_id, ext, _entry(upload, ext, doc_id, sha)))
+        plan, skipped = _plan(uploads, extracted, seeds_dir, catalog, replace)
         if not plan:
-            return AddResult([], skipped, seconds=time.perf_counter() - started)
+            return AddResult([], skipped, seconds=time.perf_counter() - started, index=None)
         texts = [_text_path(seeds_dir, doc_id) for doc_id, _, _ in plan]
         with _restore_on_error([*texts, seeds_dir / CATALOG_NAME]):
-            for path, (doc_id, ext, entry) in zip(texts, plan):
+            for path, (_, ext, entry) in zip(texts, plan):
                 write_atomic(path, "\n".join(ext.paragraphs) + "\n")
                 catalog[path.name] = entry
             write_atomic(seeds_dir / CATALOG_NAME, catalog_json(catalog))
