@@ -44,7 +44,8 @@ class IngestError(Exception):
     """A file that cannot be added; `code` names the kind of problem, the message what to do.
 
     Codes: `too_large`, `unsupported_type`, `bad_name`, `empty`, `no_text`, `malformed`,
-    `encrypted`, `zip_bomb`, `not_found`, `duplicate`.
+    `encrypted`, `zip_bomb` (the file), `not_found` (no such file or document), `busy` (another
+    writer holds the store).
     """
 
     def __init__(self, message: str, code: str = "malformed") -> None:

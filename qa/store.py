@@ -10,7 +10,8 @@ written until all are good. Then the texts and the catalog are each written atom
 index is refreshed: `build_index(reuse=True)` embeds only sentences it has not seen and switches to
 the new build by replacing the `CURRENT` pointer, so a reader sees the old index or the new one.
 If the refresh fails, the texts and the catalog are put back as they were. One writer at a time:
-an exclusive lock on `<seeds>/.lock`.
+an exclusive lock on `<seeds>/.lock`; a reader that loads texts and index together (a server
+reloading) takes it shared, and so never sees new texts with the old index.
 
 Ids come from file names: Unicode letters and digits kept (Chinese included), everything else,
 dots and path separators first, made `-`; a name that is taken gets `-2`, `-3`, … A file whose
@@ -106,14 +107,20 @@ def _text_path(seeds_dir: Path, doc_id: str) -> Path:
 
 
 @contextlib.contextmanager
-def store_lock(seeds_dir: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the store's exclusive lock; IngestError `busy` if another writer keeps it past `timeout_s`."""
+def store_lock(seeds_dir: Path, timeout_s: float = LOCK_TIMEOUT_S, *, shared: bool = False) -> Iterator[None]:
+    """Hold the store's lock: exclusive to change it, `shared` to read texts and index together
+    (a reader holding it never sees new texts with the old index, nor an old build being deleted).
+
+    Raises:
+        IngestError: `busy`, when another holder keeps it past `timeout_s`.
+    """
+    seeds_dir = Path(seeds_dir)
     seeds_dir.mkdir(parents=True, exist_ok=True)
     with open(seeds_dir / LOCK_NAME, "a+b") as handle:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:

@@ -233,3 +233,16 @@ def test_qa_add_with_the_real_embedder_then_search(tmp_path, capsys):
     assert cli("search", "--json", "-k", "3", "2023年湖州市地区生产总值是多少？", "--seeds", seeds, "--index", index_dir) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits[0]["doc"] == "湖州" and 4 in [h["paragraph"] for h in hits]
+
+
+def test_a_reader_holding_the_lock_shared_keeps_writers_out(store):
+    from qa.store import store_lock
+
+    seeds, index_dir, embedder = store
+    with store_lock(seeds, shared=True), store_lock(seeds, shared=True):  # readers share it
+        with pytest.raises(IngestError) as info:
+            with store_lock(seeds, timeout_s=0.2):
+                pass
+    assert info.value.code == "busy"
+    with store_lock(seeds, timeout_s=0.2):  # free again
+        pass
