@@ -68,9 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         _questions_arg(p)
         _generator_options(p)
 
-    p = sub.add_parser("eval", help="score answers on a question file", description="Accuracy, faithfulness, refusals and latency on a JSONL question file.")
+    p = sub.add_parser(
+        "eval", help="score answers on question files",
+        description="Accuracy, figure checks, refusals and latency on JSONL question files (tests/data/eval/*.jsonl), "
+        "overall, per file and per kind. Items with a `doc` are asked only of the loaded corpus: point QA_SEEDS_DIR at the right documents.",
+    )
     _common(p)
-    p.add_argument("file", type=Path, help="JSONL file like tests/data/dev.jsonl")
+    p.add_argument("file", type=Path, nargs="+", help="JSONL files like tests/data/eval/dev-kinds.jsonl")
+    p.add_argument("--split", choices=("all", "fit", "held"), default="all", help="only the fit or the held-out part (see qa/evalsets.py); default all")
+    p.add_argument("--kind", action="append", help="only questions of this kind (repeatable)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a per-question JSONL report here (default reports/eval-<time>.jsonl)")
     _generator_options(p)
@@ -277,16 +283,31 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .builder import build_engine
-    from .evaluation import evaluate_answers, format_answer_table, load_eval
+    from .evaluation import breakdown, evaluate_answers, format_answer_table, format_kind_table, load_eval, split_of
 
-    items = load_eval(args.file)
+    items = [item for path in args.file for item in load_eval(path)]
+    items = [i for i in items if (args.split == "all" or split_of(i) == args.split) and (not args.kind or i.kind in args.kind)]
+    if not items:
+        raise UserError("no questions left after --split/--kind")
     engine = build_engine(settings)
     report = args.report or Path("reports") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     metrics = evaluate_answers(engine, items, report)
-    print(json.dumps(metrics, ensure_ascii=False) if args.json else format_answer_table(metrics))
-    if not args.json:
-        print(f"per-question report: {report}")
+    if args.json:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "rows"} | {"per_set": breakdown(metrics["rows"], "set")}, ensure_ascii=False))
+        return 0
+    print(format_answer_table(metrics))
+    if len(args.file) > 1:
+        for name, rows in _rows_by(metrics["rows"], "set").items():
+            print(f"\n== {name}\n{format_kind_table(rows)}")
+    print(f"per-question report: {report}")
     return 0
+
+
+def _rows_by(rows: list[dict], key: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row[key], []).append(row)
+    return out
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:

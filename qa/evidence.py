@@ -1,13 +1,15 @@
-"""Evidence selection: from retrieved paragraphs to the clause that answers, and how sure we are.
+"""Evidence for fact questions: from retrieved paragraphs to the clauses that answer, and whether they do.
 
-Retrieval finds paragraphs; an answer needs the few words inside them that answer. Every sentence
-(or clause window) of the top paragraphs is scored by meaning (its embedding similarity to the
-question), by the question's content words it contains (weighted by rarity), and by whether its
-section is about the year the question asks. The best one is trimmed to the clauses that carry the
-question's words and the figure asked for. The same scores give the evidence strength used to
-refuse when the documents do not hold the answer.
+Every sentence (or clause window) of the top paragraphs is scored by meaning (embedding similarity
+to the question), by the question's content words it contains (weighted by rarity), by whether its
+section is about the year asked, and by whether it has what the question's kind asks for (a figure,
+a rank, the measure asked: 人均, 增长, 占比). The best one is trimmed to the clauses around its best
+clause, keeping whole ranges and qualifiers (5%—5.5%, 6%左右). The same scores decide refusal, and
+a *near miss* (the documents give the total when the per-capita value is asked) is answered with
+what they do hold, marked as a refusal.
 
 Left out: any model call; this is cheap, deterministic and is the floor generation must beat.
+Open questions (several points) are `points`' business.
 """
 
 from __future__ import annotations
@@ -15,25 +17,21 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from .retrieval import Hit, Query, Retriever
-from .text import SYNONYMS, precise_terms, tokenize
+from .analysis import Analysis
+from .lexicon import lexicon, tuning
+from .retrieval import CorpusStats, Hit, Query
+from .text import precise_terms, synonyms, tokenize
 
-NUMBER = re.compile(r"\d+(?:\.\d+)?")
+FIGURE = re.compile(r"\d+(?:\.\d+)?")
 CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
-SPAN_MAX_CHARS = 70
-CONTINUATION = ("增长", "达到", "达", "占", "分别", "同比", "比", "较", "居", "位列", "排名", "提高", "下降", "减少", "增加", "突破", "超过", "实现", "完成")
-MEANING_WEIGHT = 1.0
-OVERLAP_WEIGHT = 1.0
-RANK_WEIGHT = 0.05
-YEAR_MISMATCH_PENALTY = 0.3
-MIN_EVIDENCE_SCORE = 1.30  # calibrated on dev: answerable ≥ 1.37, unanswerable ≤ 1.27
-# Words that say what kind of answer is wanted, not what it is about; their absence proves nothing.
-ASKING_WORDS = frozenset(
-    "荣誉 比例 比重 占比 增速 增幅 增长率 实际 名字 名称 总量 目标 情况 成绩 成效 措施 内容 数量 数字 水平 规模 进展 结果 具体 现任 预期 预计 怎么样 如何".split()
-)
+RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|前[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+连冠|位居|位列|居全")
+NAME = re.compile(r"[“《「][^”》」]{2,30}[”》」]")
+MEASURE_MARKS = {"per_capita": ("人均",), "growth": ("增长", "增速", "下降", "提高", "提升", "减少", "降低"), "share": ("占比", "比重", "占", "%", "率")}
 NUMERAL = re.compile(r"[0-9０-９一二三四五六七八九十百千万亿两]")
-KEY_TERM_SHARE = 0.8  # a question's key words weigh at least this share of its rarest word
+QUESTION_WORD = re.compile(r"哪|几|什么|多少|怎")
+ASKED_UNIT = re.compile(r"多少\s*([万亿千百]*)\s*([斤辆枚吨套张床所家座条人户名个项])")
 
 
 @dataclass(frozen=True)
@@ -52,16 +50,15 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Selection:
-    """What the selector found: ranked evidence, the answer span from the best one, and strength."""
+    """What the selector found: ranked evidence, the answer clauses, and why it would refuse."""
 
     query: Query
-    hits: tuple[Hit, ...]
+    analysis: Analysis
     evidence: tuple[Evidence, ...]
     spans: tuple[tuple[Evidence, str], ...]  # per asked year (or one): evidence and its answering clauses
-    coverage: float  # share of the question's content weight found in the best paragraph
-    absent: tuple[str, ...]  # question words that occur nowhere in the documents
-    key_terms_found: bool = True  # every chosen sentence holds one of the question's rarest words
-    wants_figure: bool = False
+    absent: tuple[str, ...]  # topic words that occur nowhere in the documents
+    key_terms_found: bool = True
+    near_miss: str = ""  # what the documents lack although they hold a neighbouring fact (人均 …)
 
     @property
     def best(self) -> Evidence | None:
@@ -73,8 +70,6 @@ class Selection:
 
     @property
     def answerable(self) -> bool:
-        """Strong evidence, no topic word the documents never mention, the question's key word in
-        every chosen sentence, and a figure when the question asks for one."""
         return not self.why_refused
 
     @property
@@ -82,25 +77,28 @@ class Selection:
         """Why the evidence does not answer ("" when it does); logged with each refusal."""
         if not self.spans:
             return "no evidence"
-        if self.absent:
-            return f"the documents never mention {', '.join(self.absent)}"
-        if self.strength < MIN_EVIDENCE_SCORE:
-            return f"weak evidence ({self.strength:.3f} < {MIN_EVIDENCE_SCORE})"
+        limits = tuning()["refusal"]
+        if self.absent and self.strength < limits["min_score_with_absent"]:
+            return f"the documents never mention {', '.join(self.absent)} ({self.strength:.3f} < {limits['min_score_with_absent']})"
+        if self.strength < limits["min_evidence_score"]:
+            return f"weak evidence ({self.strength:.3f} < {limits['min_evidence_score']})"
         if not self.key_terms_found:
             return "the chosen sentences lack the question's key words"
-        if self.wants_figure and not all(NUMERAL.search(span) for _, span in self.spans):
+        if self.analysis.wants_figure and not all(NUMERAL.search(span) for _, span in self.spans):
             return "the question asks for a figure and the evidence gives none"
+        if self.near_miss:
+            return f"near miss: the documents do not give {self.near_miss}"
         return ""
 
 
-def term_weights(retriever: Retriever, terms: tuple[str, ...]) -> dict[str, float]:
+def term_weights(stats: CorpusStats, terms: tuple[str, ...]) -> dict[str, float]:
     """IDF of each content term in the paragraph collection; unseen terms weigh the most."""
-    top = max(retriever.bm25.idf.values(), default=1.0)
+    top = max(stats.idf.values(), default=1.0)
     weights = {}
     for term in dict.fromkeys(terms):
-        if len(term) == 1 and term not in retriever.bm25.idf:
+        if len(term) == 1 and term not in stats.idf:
             continue
-        weights[term] = retriever.bm25.idf.get(term, top)
+        weights[term] = stats.idf.get(term, top)
     return weights
 
 
@@ -111,10 +109,6 @@ def _covered(terms: dict[str, float], text: str) -> float:
     return sum(w for t, w in terms.items() if t in text) / total
 
 
-def _numbers(text: str) -> list[str]:
-    return NUMBER.findall(text)
-
-
 def split_clauses(sentence: str) -> list[str]:
     """Clauses at ，；： and, between items that both hold figures, at 、 (`项目36个、人才2473名`)."""
     out: list[str] = []
@@ -122,7 +116,7 @@ def split_clauses(sentence: str) -> list[str]:
         items = re.split(r"(?<=、)", clause)
         current = items[0]
         for item in items[1:]:
-            if _numbers(current) and _numbers(item):
+            if FIGURE.search(current) and FIGURE.search(item):
                 out.append(current)
                 current = item
             else:
@@ -131,30 +125,53 @@ def split_clauses(sentence: str) -> list[str]:
     return out
 
 
-QUANTITY_QUESTION = re.compile(r"多少|多大|几|比例|比重|[^\w]?率|增长|增速|百分|规模|总额|总量|数量|金额|标准|目标|排名|第几")
+def features(text: str, analysis: Analysis) -> float:
+    """How much of what the question's kind and measures ask for `text` has (0 to 1)."""
+    wanted, have = 0, 0
+    if analysis.wants_figure or analysis.kind in ("fact", "yesno"):
+        wanted += 1
+        have += bool(FIGURE.search(text) or NUMERAL.search(text) and analysis.kind != "number")
+    if analysis.kind == "rank":
+        wanted += 1
+        have += bool(RANK.search(text))
+    if analysis.kind == "name":
+        wanted += 1
+        have += bool(NAME.search(text))
+    for measure, marks in MEASURE_MARKS.items():
+        if measure in analysis.measures:
+            wanted += 1
+            have += any(m in text for m in marks)
+    return have / wanted if wanted else 0.0
 
 
-def asks_for_figure(question: str) -> bool:
-    """Does the question want a quantity (多少, 几, 增长…) rather than a name or a fact?"""
-    return bool(QUANTITY_QUESTION.search(question))
+PHRASE_WEIGHT = 0.05  # per character of the longest run of the question's words a clause repeats
 
 
-def trim_span(sentence: str, terms: dict[str, float], limit: int = SPAN_MAX_CHARS, wants_figure: bool = True) -> str:
-    """The clauses of `sentence` that hold the question's words, extended to include a figure.
+def shared_phrase(question: str, text: str) -> int:
+    """Length of the longest run of characters the question and `text` share (创新指数), at most 8."""
+    from difflib import SequenceMatcher
 
-    Start at the clause with the most question weight; take following clauses while the span has
-    no figure yet (for questions that want one), or the next clause continues it (增长…, 占…), or it brings question words the
-    span lacks; take the previous clause if the span starts with a continuation word. A figure
-    next door that answers nothing asked stays out, so it cannot be mistaken for the answer.
-    Stops at `limit` characters.
+    match = SequenceMatcher(None, question, text, autojunk=False).find_longest_match(0, len(question), 0, len(text))
+    return min(match.size, 8) if match.size >= 2 else 0
+
+
+def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str:
+    """The clauses of `sentence` around the one that answers, at most `span_max_chars` long.
+
+    Start at the clause with the most question weight and the kind's features; take the previous
+    clause when this one continues it (增长…, 分别…), then following clauses while the span lacks
+    a figure the question wants, or they bring question words, or they continue it. Ranges and
+    qualifiers never straddle a clause boundary, so they stay whole.
     """
+    limit = tuning()["evidence"]["span_max_chars"]
     clauses = split_clauses(sentence)
     if len(clauses) == 1:
         return sentence.rstrip("，；：。、,;:")
-    scores = [_covered(terms, c) for c in clauses]
-    best = max(range(len(clauses)), key=lambda i: (scores[i], bool(_numbers(clauses[i]))))
+    scores = [_covered(terms, c) + 0.5 * features(c, analysis) + PHRASE_WEIGHT * shared_phrase(analysis.question, c) for c in clauses]
+    best = max(range(len(clauses)), key=lambda i: scores[i])
     start = end = best
-    if clauses[start].startswith(CONTINUATION) and start > 0:
+    continuation = tuple(lexicon()["continuation"])
+    if start > 0 and clauses[start].startswith(continuation):
         start -= 1
 
     def span() -> str:
@@ -165,23 +182,23 @@ def trim_span(sentence: str, terms: dict[str, float], limit: int = SPAN_MAX_CHAR
         if len(span()) + len(nxt) > limit:
             break
         covered = {t for t in terms if t in span()}
-        new_terms = any(t in nxt and t not in covered and not any(t in c for c in covered) for t in terms)
-        if not ((wants_figure and not _numbers(span())) or nxt.startswith(CONTINUATION) or new_terms):
+        new_terms = any(t in nxt and t not in covered for t in terms)
+        needs_figure = analysis.wants_figure and not FIGURE.search(span())
+        listing = ("分别" in span() or analysis.kind == "range") and FIGURE.match(nxt.lstrip())
+        if not (needs_figure or listing or nxt.startswith(continuation) or new_terms):
             break
         end += 1
     return span().rstrip("，；：。、,;:")
 
 
-def select_evidence(retriever: Retriever, query: Query, hits: list[Hit]) -> Selection:
-    """Score every sentence of the retrieved paragraphs and pick the answer span."""
-    terms = term_weights(retriever, query.terms)
+def _candidates(stats: CorpusStats, query: Query, hits: list[Hit], terms: dict[str, float], analysis: Analysis) -> list[Evidence]:
+    weights = tuning()["evidence"]
     asked = set(query.years)
-    candidates: list[Evidence] = []
+    out: list[Evidence] = []
     for rank, hit in enumerate(hits):
-        doc = retriever.index.docs[hit.doc]
-        paragraph = doc.paragraph(hit.paragraph)
+        paragraph = stats.docs[hit.doc].paragraph(hit.paragraph)
         context = " ".join(x for x in (paragraph.section, paragraph.subsection) if x)
-        year_penalty = YEAR_MISMATCH_PENALTY if asked and paragraph.year is not None and paragraph.year not in asked else 0.0
+        year_penalty = weights["year_mismatch_penalty"] if asked and paragraph.year is not None and paragraph.year not in asked else 0.0
         seen: dict[tuple[int, str], float] = {}
         for sent in hit.sentences:  # retrieve with enough sentences_per_hit to see them all
             key = (sent.index, sent.text)
@@ -190,21 +207,44 @@ def select_evidence(retriever: Retriever, query: Query, hits: list[Hit]) -> Sele
             if addresses_the_assistant(text):
                 continue  # documents are data: a sentence that gives orders is never evidence
             overlap = max(_covered(terms, text), 0.5 * _covered(terms, context + text))
-            score = MEANING_WEIGHT * meaning + OVERLAP_WEIGHT * overlap - RANK_WEIGHT * math.log1p(rank) - year_penalty
-            candidates.append(Evidence(hit.doc, hit.paragraph, index, text, paragraph.section, meaning, overlap, score))
-    candidates.sort(key=lambda e: -e.score)
-    coverage = 0.0
-    if candidates:
-        p = retriever.index.docs[candidates[0].doc].paragraph(candidates[0].paragraph)
-        coverage = _covered(terms, " ".join((p.section, p.subsection, p.text)))
-    figure = asks_for_figure(query.original)
-    spans = tuple((e, trim_span(e.text, terms, wants_figure=figure)) for e in _per_year_best(retriever, query, candidates))
-    keys = key_terms({t: w for t, w in terms.items() if t in retriever.bm25.idf})
-    found = all(any(k in _context_text(retriever, e) for k in keys) for e, _ in spans) if keys else True
+            score = (
+                weights["meaning_weight"] * meaning + weights["overlap_weight"] * overlap
+                - weights["rank_weight"] * math.log1p(rank) - year_penalty + weights["feature_weight"] * features(text, analysis)
+            )
+            out.append(Evidence(hit.doc, hit.paragraph, index, text, paragraph.section, meaning, overlap, score))
+    out.sort(key=lambda e: -e.score)
+    return out
+
+
+def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Selection:
+    """Score every sentence of the retrieved paragraphs and pick the answer clauses."""
+    terms = term_weights(stats, query.terms)
+    candidates = _candidates(stats, query, hits, terms, analysis)
+    chosen = _per_year_best(stats, query, candidates)
+    spans = tuple((e, trim_span(e.text, terms, analysis)) for e in chosen)
+    keys = key_terms({t: w for t, w in terms.items() if t in stats.idf})
+    found = all(any(k in _context_text(stats, e) for k in keys) for e, _ in spans) if keys else True
     return Selection(
-        query=query, hits=tuple(hits), evidence=tuple(candidates), spans=spans, coverage=coverage,
-        absent=absent_terms(retriever, query), key_terms_found=found, wants_figure=figure,
+        query=query, analysis=analysis, evidence=tuple(candidates), spans=spans,
+        absent=absent_terms(stats, query, analysis), key_terms_found=found, near_miss=near_miss(spans, analysis),
     )
+
+
+def near_miss(spans: tuple[tuple[Evidence, str], ...], analysis: Analysis) -> str:
+    """The measure or unit asked that the chosen clauses do not give ("" when they do)."""
+    if not spans or not analysis.wants_figure:
+        return ""
+    text = "".join(s for _, s in spans)
+    if "per_capita" in analysis.measures and "人均" not in text:
+        return "人均值"
+    if "total" in analysis.measures and "growth" not in analysis.measures and "share" not in analysis.measures:
+        amounts = [m for m in FIGURE.finditer(text) if not re.match(r"\s*(?:[%‰％]|个百分点)", text[m.end() : m.end() + 4])]
+        if not amounts:
+            return "总量"
+    unit = ASKED_UNIT.search(analysis.question)
+    if unit and not re.search(rf"\d[\d.]*\s*[万亿千百]*{unit.group(2)}", text):
+        return f"以“{unit.group(2)}”计的数字"
+    return ""
 
 
 INSTRUCTION = re.compile(
@@ -220,23 +260,25 @@ def addresses_the_assistant(text: str) -> bool:
 
 
 def key_terms(terms: dict[str, float]) -> list[str]:
-    """The question's rarest words (asking words aside): what the answer must be about (大学 in 多少所大学).
+    """The question's rarest words (generic nouns aside): what the answer must be about.
 
     Callers pass only words the documents contain; words they lack are `absent_terms`' business.
     """
-    weights = {t: w for t, w in terms.items() if t not in ASKING_WORDS and len(t) >= 2}
+    generic = set(lexicon()["generic_nouns"])
+    weights = {t: w for t, w in terms.items() if t not in generic and len(t) >= 2}
     if not weights:
         return []
     top = max(weights.values())
-    return [t for t, w in weights.items() if w >= KEY_TERM_SHARE * top]
+    share = tuning()["evidence"]["key_term_share"]
+    return [t for t, w in weights.items() if w >= share * top]
 
 
-def _context_text(retriever: Retriever, e: Evidence) -> str:
-    p = retriever.index.docs[e.doc].paragraph(e.paragraph)
+def _context_text(stats: CorpusStats, e: Evidence) -> str:
+    p = stats.docs[e.doc].paragraph(e.paragraph)
     return f"{p.section} {p.subsection} {e.text}".lower()
 
 
-def _per_year_best(retriever: Retriever, query: Query, candidates: list[Evidence]) -> list[Evidence]:
+def _per_year_best(stats: CorpusStats, query: Query, candidates: list[Evidence]) -> list[Evidence]:
     """The best evidence, or for a question about several years the best of each year's sections."""
     if not candidates:
         return []
@@ -244,27 +286,45 @@ def _per_year_best(retriever: Retriever, query: Query, candidates: list[Evidence
         return [candidates[0]]
     chosen = []
     for year in query.years:
-        of_year = [e for e in candidates if retriever.index.docs[e.doc].paragraph(e.paragraph).year == year]
+        of_year = [e for e in candidates if stats.docs[e.doc].paragraph(e.paragraph).year == year]
         if of_year and of_year[0] not in chosen:
             chosen.append(of_year[0])
     return chosen or [candidates[0]]
 
 
-def absent_terms(retriever: Retriever, query: Query) -> tuple[str, ...]:
-    """Topic words of the question that no document contains (常住人口, 市长, 机场…).
+@lru_cache(maxsize=1)
+def _posseg():
+    import jieba.posseg
 
-    A compound counts as present when each of its parts is (城镇居民 in "城镇、农村居民").
-    Asking words (比例, 名字…) and everyday terms with a known formal spelling are ignored.
+    return jieba.posseg
+
+
+def topic_nouns(question: str) -> list[str]:
+    """The question's topic words: nouns, names and idioms (jieba's tags), generic nouns aside."""
+    keep = set(lexicon()["topic_pos"])
+    generic = set(lexicon()["generic_nouns"])
+    asking = {c for cues in lexicon()["asks"].values() for c in cues}
+    words = [w.word for w in _posseg().lcut(question) if w.flag in keep and len(w.word) >= 2]
+    return [w for w in words if w not in generic and w not in asking and not QUESTION_WORD.search(w) and not re.fullmatch(r"[\d.]+", w)]
+
+
+def absent_terms(stats: CorpusStats, query: Query, analysis: Analysis) -> tuple[str, ...]:
+    """Topic words of the question that no document contains (消费券, 最低工资, another city…).
+
+    A compound counts as present when each of its parts is (城镇居民 in "城镇、农村居民"). Yes/no
+    questions may propose what the documents do not say, and English questions are judged by
+    their translation, so neither is checked here.
     """
-    text = retriever.corpus_text
+    if analysis.kind == "yesno" or analysis.language != "zh":
+        return ()
+    everyday = {k.lower() for k in synonyms()}
     absent = []
-    for term in precise_terms(query.original):
-        if term in ASKING_WORDS or term in SYNONYMS or term.lower() in {k.lower() for k in SYNONYMS} or len(term) < 2:
+    for term in topic_nouns(analysis.question):
+        low = term.lower()
+        if low in everyday or low in stats.text:
             continue
-        if term.lower() in text:
-            continue
-        parts = [t for t in tokenize(term) if len(t) >= 2 and t != term.lower()]
-        if parts and all(t in text for t in parts):
+        parts = [t for t in tokenize(term) if len(t) >= 2 and t != low]
+        if parts and all(t in stats.text for t in parts):
             continue
         absent.append(term)
     return tuple(absent)

@@ -57,6 +57,15 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class CorpusStats:
+    """What the answer stages need to know about the loaded documents, without the index's internals."""
+
+    idf: dict[str, float]  # BM25 idf of each paragraph token
+    text: str  # every paragraph, lower-cased, one a line
+    docs: dict  # document id → Document
+
+
+@dataclass(frozen=True)
 class Query:
     """A question prepared for retrieval."""
 
@@ -106,6 +115,7 @@ class Retriever:
         self.current_year = {doc_id: (max(d.years) if d.years else None) for doc_id, d in index.docs.items()}
         self._default_year = max((max(y) for y in years), default=None)
         self.corpus_text = "\n".join(p.text for d in index.docs.values() for p in d.paragraphs).lower()
+        self.stats = CorpusStats(self.bm25.idf, self.corpus_text, index.docs)
 
     def warm_up(self) -> None:
         """Load jieba's dictionary and run the embedder once, so the first request is not slow."""

@@ -2,7 +2,7 @@
 
 Tokenising with jieba, the words a question asks with (多少, 什么…) that carry no content, relative
 years (去年, 今年) resolved against the report's own years, and a handful of everyday synonyms for
-terms that official reports spell out (GDP → 地区生产总值). Nothing here knows a particular report.
+terms that official reports spell out (GDP → 地区生产总值, a data file). Nothing here knows a particular report.
 """
 
 from __future__ import annotations
@@ -20,25 +20,6 @@ QUESTION_WORDS = frozenset(
 PUNCT = re.compile(r"^[\s\W_]+$", re.UNICODE)
 YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
 RELATIVE_YEARS = {"前年": -2, "去年": -1, "上一年": -1, "上年": -1, "今年": 0, "本年": 0, "当年": 0, "明年": 1}
-
-# Everyday words for terms that reports spell out; applied to questions only.
-SYNONYMS = {
-    "GDP": "地区生产总值",
-    "gdp": "地区生产总值",
-    "经济总量": "地区生产总值",
-    "经济增长率": "地区生产总值增长",
-    "经济增速": "地区生产总值增长",
-    "增速": "增长",
-    "增长率": "增长",
-    "CPI": "居民消费价格",
-    "研发投入": "研发投入强度",
-    "R&D": "研发投入",
-    "失业率": "城镇调查失业率",
-    "人均收入": "人均可支配收入",
-    "财政收入": "一般公共预算收入",
-    "低保": "最低生活保障",
-}
-
 
 @lru_cache(maxsize=1)
 def _jieba():
@@ -73,9 +54,16 @@ def precise_terms(text: str) -> list[str]:
     return [t for t in words if t not in QUESTION_WORDS and not re.fullmatch(r"\d+年?|年", t)]
 
 
+def synonyms() -> dict[str, str]:
+    """Everyday words → the reports' spelling (`[synonyms]` of qa/data/lexicon.toml)."""
+    from .lexicon import lexicon
+
+    return lexicon()["synonyms"]
+
+
 def expand_synonyms(question: str) -> str:
     """Append the report's spelling of everyday terms the question uses (GDP → 地区生产总值)."""
-    extra = [formal for casual, formal in SYNONYMS.items() if casual in question and formal not in question]
+    extra = [formal for casual, formal in synonyms().items() if casual in question and formal not in question]
     return question + ("（" + "，".join(dict.fromkeys(extra)) + "）" if extra else "")
 
 

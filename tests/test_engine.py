@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from qa.builder import build_engine
-from qa.engine import Engine, QuestionError, rewrite_with_history
+from qa.analysis import analyze
+from qa.engine import Engine, QuestionError
 from qa.grounding import numbers_in
 from qa.retrieval import Retriever
 from qa.settings import Settings
@@ -153,10 +154,10 @@ def test_follow_up_uses_the_conversation(retriever):
         {"role": "user", "content": "2023年地区生产总值是多少？"},
         {"role": "assistant", "content": "地区生产总值达到4015亿元，增长5.8%[4]"},
     ]
-    rewritten = rewrite_with_history("那2024年的目标呢？", history, retriever)
+    rewritten = analyze("那2024年的目标呢？", history).search_text
     hits = retriever.search(rewritten, k=1)
     assert hits[0].paragraph == 21
-    assert rewrite_with_history("2024年要全面建成哪条高铁？", history, retriever) == "2024年要全面建成哪条高铁？"
+    assert analyze("2024年要全面建成哪条高铁？", history).search_text == "2024年要全面建成哪条高铁？"
     engine, _ = engine_with(retriever)
     engine.generator = None
     answer = engine.answer("那2024年的目标呢？", history=history)

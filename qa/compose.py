@@ -1,0 +1,66 @@
+"""Composing answers: the extractive text, the model's prompt, open answers as cited points, refusals.
+
+Every text this module makes carries its citations as `[n]` (one document) or `[doc:n]` (several),
+one after each claim; the chat turns them into links. Prompts are files in `prompts/`.
+"""
+
+from __future__ import annotations
+
+from .evidence import Selection
+from .grounding import numbers_in
+from .points import Points
+from .prompts import load_template
+
+
+class Composer:
+    """Renders answers and prompts; holds the loaded templates and how citations are labelled."""
+
+    def __init__(self, docs: dict, prompts_dir=None) -> None:
+        self.docs = docs
+        self.multi_doc = len(docs) > 1
+        self.system = load_template("system", prompts_dir)
+        self.user = load_template("answer", prompts_dir)
+        self.line = load_template("evidence_line", prompts_dir)
+        self.example = [
+            {"role": "user", "content": load_template("example_question", prompts_dir).render()},
+            {"role": "assistant", "content": load_template("example_answer", prompts_dir).render()},
+        ]
+        self.refusal = load_template("refusal", prompts_dir).render()
+        self.near_miss = load_template("near_miss", prompts_dir)
+        self.points_lead = load_template("points_lead", prompts_dir)
+        self.parts_lead = load_template("parts_lead", prompts_dir)
+
+    def label(self, doc: str, paragraph: int) -> str:
+        return f"{doc}:{paragraph}" if self.multi_doc else str(paragraph)
+
+    def extractive(self, selection: Selection) -> str:
+        """The selector's clauses, each followed by its citation."""
+        return "；".join(f"{span}[{self.label(e.doc, e.paragraph)}]" for e, span in selection.spans)
+
+    def neighbour(self, selection: Selection) -> str:
+        """“The documents do not give X; what they hold is …[n]” for a near miss."""
+        return self.near_miss.render(missing=selection.near_miss, held=self.extractive(selection))
+
+    def prompt(self, question: str, selection: Selection) -> tuple[list[dict], dict[tuple[str, int], str], list[str]]:
+        """Compact evidence: only the selector's clauses, with their section, so that the figures the
+        model can copy are the ones that answer (a neighbouring figure is the model's favourite error)."""
+        lines, evidence, allowed = [], {}, list(numbers_in(question))
+        for e, span in selection.spans:
+            p = self.docs[e.doc].paragraph(e.paragraph)
+            lines.append(self.line.render(section=p.section or self.docs[e.doc].title, text=span))
+            evidence[(e.doc, e.paragraph)] = p.text
+            allowed.extend(numbers_in(span))
+        messages = [
+            {"role": "system", "content": self.system.render()},
+            *self.example,
+            {"role": "user", "content": self.user.render(evidence="\n".join(lines), question=question)},
+        ]
+        return messages, evidence, list(dict.fromkeys(allowed))
+
+    def points(self, found: Points) -> str:
+        """A lead sentence, then one numbered point a line, each ending with its citation."""
+        shown = len(found.points)
+        total = max(found.total, shown)
+        lead = self.parts_lead.render(total=total) if found.form == "parts" else self.points_lead.render(shown=shown, total=total)
+        lines = [f"{i}. {p.text}[{self.label(p.doc, p.paragraph)}]" for i, p in enumerate(found.points, start=1)]
+        return "\n".join([lead, *lines])

@@ -1,0 +1,204 @@
+"""Evidence for open questions: the cited points that answer a plan, list, achievement, problem,
+definition or summary question.
+
+- a summary of the whole report: its parts (top-level headings);
+- a summary of a named part (最后一部分, 政府自身建设): the lead sentence of each of its paragraphs;
+- a named set (“六个新湖州”, “五新”): the sub-headings that carry the set's name, or else the
+  sentence that spells the set out;
+- anything else: the sentences of the best paragraph (and of the next one when it scores nearly as
+  well), ranked by the question's words and meaning, cut at clause boundaries, shown in the order
+  of the document.
+
+Each point is trimmed from its source and keeps its figures as written; `verify_points` drops a
+point whose figures are not in the paragraph it cites. Left out: model-written points (the 0.5B
+model's paraphrases failed the checks too often to be worth their latency; see the README).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .analysis import Analysis
+from .claims import claim_problems
+from .evidence import _candidates, _covered, split_clauses, term_weights, topic_nouns
+from .grounding import numbers_in
+from .lexicon import tuning
+from .retrieval import CorpusStats, Hit, Query
+
+SENTENCE = re.compile(r"(?<=[。；！？])")
+WHOLE_REPORT = re.compile(r"报告|整体|全文|整个|这份")
+ORDINAL_PART = {"第一": 0, "第二": 1, "第三": 2, "第四": 3, "第五": 4, "最后": -1}
+
+
+@dataclass(frozen=True)
+class Point:
+    doc: str
+    paragraph: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Points:
+    """An open answer's evidence: its points in document order and how many there were in all."""
+
+    points: tuple[Point, ...]
+    total: int
+    why_refused: str = ""
+    form: str = "paragraph"  # parts, section, set, paragraph
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE.split(text) if s.strip()]
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` up to `limit` characters, cut after a whole clause (never inside a figure)."""
+    text = text.strip().rstrip("。；")
+    if len(text) <= limit:
+        return text
+    out = ""
+    for clause in split_clauses(text):
+        if len(out) + len(clause) > limit:
+            break
+        out += clause
+    return (out or text[:limit]).rstrip("，；：、,;:")
+
+
+def _headings(stats: CorpusStats, doc: str) -> list:
+    return [p for p in stats.docs[doc].paragraphs if p.is_heading]
+
+
+def _whole_report(stats: CorpusStats, doc: str) -> Points:
+    parts = _headings(stats, doc)
+    return Points(tuple(Point(doc, p.number, p.text) for p in parts), len(parts), form="parts")
+
+
+def _named_section(stats: CorpusStats, doc: str, question: str, terms: dict[str, float]):
+    """The top-level section the question names (by ordinal or by its heading's words), or None."""
+    parts = _headings(stats, doc)
+    if not parts:
+        return None
+    for word, index in ORDINAL_PART.items():
+        if f"{word}部分" in question and -len(parts) <= index < len(parts):
+            return parts[index]
+    scored = [(sum(w for t, w in terms.items() if t in p.text), p) for p in parts]
+    score, best = max(scored, key=lambda x: x[0])
+    total = sum(terms.values()) or 1.0
+    return best if score / total >= 0.5 else None
+
+
+def _section_points(stats: CorpusStats, doc: str, heading, limit: int) -> Points:
+    body = [p for p in stats.docs[doc].paragraphs if p.section == heading.text and p.number != heading.number]
+    points = [Point(doc, p.number, cut(_sentences(p.text)[0], limit)) for p in body if _sentences(p.text)]
+    return Points(tuple(points), len(points), form="section")
+
+
+def _named_set(stats: CorpusStats, doc: str, analysis: Analysis, limit: int) -> Points | None:
+    name = analysis.named_set
+    if not name:
+        return None
+    key = name[-3:] if len(name) > 3 else name
+    subs = [p for p in stats.docs[doc].paragraphs if p.subsection and p.text.startswith(p.subsection) and key in p.subsection]
+    if len(subs) >= 2:
+        return Points(tuple(Point(doc, p.number, cut(p.subsection, limit)) for p in subs), len(subs), form="set")
+    for p in stats.docs[doc].paragraphs:
+        for sentence in _sentences(p.text):
+            at = sentence.find(name)
+            if at >= 0 and re.search(r"[：:（(]|即|包括|就是|分别是", sentence[at : at + len(name) + 6]):
+                return Points((Point(doc, p.number, cut(sentence[max(0, at - 20) :], 2 * limit)),), 1, form="set")
+    return None
+
+
+def chunks(sentence: str, limit: int) -> list[str]:
+    """A sentence as points: whole when short, else runs of consecutive clauses of at most `limit`."""
+    sentence = sentence.strip().rstrip("。；")
+    if len(sentence) <= limit:
+        return [sentence]
+    out, current = [], ""
+    for clause in split_clauses(sentence):
+        if current and len(current) + len(clause) > limit:
+            out.append(current.rstrip("，；：、,;:"))
+            current = ""
+        current += clause
+    if current:
+        out.append(current.rstrip("，；：、,;:"))
+    return [cut(c, limit) for c in out if len(c) >= 6]
+
+
+def _heading_match(stats: CorpusStats, hit: Hit, terms: dict[str, float]) -> float:
+    """Share of the question's weight in the paragraph's sub-heading or lead sentence (its topic)."""
+    p = stats.docs[hit.doc].paragraph(hit.paragraph)
+    lead = p.subsection if p.text.startswith(p.subsection or "\0") else _sentences(p.text)[0][:40]
+    return _covered(terms, lead)
+
+
+def best_paragraphs(stats: CorpusStats, hits: list[Hit], terms: dict[str, float]) -> list[Hit]:
+    """The retrieved paragraphs re-ranked for an open answer: retrieval rank, then its topic line."""
+    top = hits[0].score or 1.0
+    return sorted(hits, key=lambda h: -(h.score / top + _heading_match(stats, h, terms)))
+
+
+def _paragraph_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Points:
+    conf = tuning()["points"]
+    terms = term_weights(stats, query.terms)
+    ranked_hits = best_paragraphs(stats, hits, terms)
+    candidates: list[tuple[float, int, int, Point]] = []
+    for h_rank, hit in enumerate(ranked_hits[:2]):
+        if h_rank and len(candidates) >= 3:
+            break  # a second paragraph only when the first has too little to say
+        paragraph = stats.docs[hit.doc].paragraph(hit.paragraph)
+        meaning = {s.text: s.score for s in hit.sentences}
+        pieces = [c for i, sentence in enumerate(_sentences(paragraph.text)) if not (paragraph.subsection and i == 0 and len(sentence) <= 40) for c in chunks(sentence, conf["point_chars"])]
+        for i, piece in enumerate(pieces):
+            best_meaning = max((v for k, v in meaning.items() if piece[:12] in k or k[:12] in piece), default=0.0)
+            score = _covered(terms, piece) + best_meaning - 0.2 * h_rank
+            candidates.append((score, h_rank, i, Point(hit.doc, hit.paragraph, piece)))
+    ranked = sorted(candidates, key=lambda c: -c[0])
+    kept, used = [], 0
+    for c in ranked:
+        if len(kept) >= conf["max_points"] or used + len(c[3].text) > conf["max_chars"] - 30:
+            continue
+        kept.append(c)
+        used += len(c[3].text) + 4
+    kept.sort(key=lambda c: (c[1], c[2]))
+    return Points(tuple(c[3] for c in kept), len(candidates))
+
+
+def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Points:
+    """The points that answer an open question, or a Points with `why_refused` set."""
+    conf = tuning()["points"]
+    if not hits:
+        return Points((), 0, "no evidence")
+    doc = hits[0].doc
+    terms = term_weights(stats, query.terms)
+    generic_only = not [t for t in topic_nouns(analysis.question) if not WHOLE_REPORT.search(t)]
+    if analysis.kind == "summary" and generic_only and WHOLE_REPORT.search(analysis.question):
+        return _whole_report(stats, doc)
+    if analysis.kind == "summary" and ("部分" in analysis.question or "方面" in analysis.question):
+        heading = _named_section(stats, doc, analysis.question, terms)
+        if heading is not None:
+            return _section_points(stats, doc, heading, conf["point_chars"])
+    if analysis.kind == "definition":
+        found = _named_set(stats, doc, analysis, conf["point_chars"])
+        if found is not None:
+            return found
+    candidates = _candidates(stats, query, hits, terms, analysis)
+    if not candidates or candidates[0].score < conf["min_open_score"]:
+        score = candidates[0].score if candidates else 0.0
+        return Points((), 0, f"weak evidence for an open answer ({score:.3f} < {conf['min_open_score']})")
+    return _paragraph_points(stats, query, hits, analysis)
+
+
+def verify_points(points: tuple[Point, ...], stats: CorpusStats) -> tuple[tuple[Point, ...], list[str]]:
+    """Keep the points whose figures are in the paragraph they cite, under the same measure and range."""
+    kept, problems = [], []
+    for point in points:
+        source = stats.docs[point.doc].paragraph(point.paragraph).text
+        missing = [n for n in numbers_in(point.text) if n not in numbers_in(source)]
+        issues = [f"number {n} is not in paragraph {point.paragraph}" for n in missing] + claim_problems(point.text, source)
+        if issues:
+            problems += issues
+            continue
+        kept.append(point)
+    return tuple(kept), problems
