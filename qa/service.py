@@ -26,7 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .engine import Answer, Engine, Event, QuestionError
+from . import errors
+from .engine import Answer, Engine, Event
+from .errors import HistoryError, HistoryTooLong, MalformedHistory, QuestionError  # noqa: F401 - HistoryError re-exported
 from .retrieval import Hit
 from .settings import Settings
 
@@ -53,10 +55,6 @@ class Cancelled(RuntimeError):
     """The request was given up (deadline passed or client left) before the worker reached it."""
 
 
-class HistoryError(QuestionError):
-    """A conversation over the configured limits, or with malformed turns."""
-
-
 # C0 controls except tab and newline, DEL, C1 controls, and lone surrogates (not encodable as UTF-8).
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -78,14 +76,29 @@ def check_history(history: Sequence[Any] | None, settings: Settings) -> list[dic
         role = m.get("role") if isinstance(m, dict) else getattr(m, "role", None)
         content = m.get("content") if isinstance(m, dict) else getattr(m, "content", None)
         if role not in ("user", "assistant") or not isinstance(content, str):
-            raise HistoryError('history items must be {"role": "user"|"assistant", "content": str}')
+            raise MalformedHistory()
         turns.append({"role": role, "content": clean_text(content)})
     if len(turns) > settings.max_history_turns:
-        raise HistoryError(f"the history has {len(turns)} turns; the limit is {settings.max_history_turns}")
+        raise HistoryTooLong(len(turns), settings.max_history_turns, "turns")
     chars = sum(len(t["content"]) for t in turns)
     if chars > settings.max_history_chars:
-        raise HistoryError(f"the history has {chars} characters; the limit is {settings.max_history_chars}")
+        raise HistoryTooLong(chars, settings.max_history_chars, "characters")
     return turns
+
+
+def _typed(exc: ValueError, question: Any, limit: int) -> QuestionError:
+    """The typed error for an untyped question error, from the question itself (not the message).
+
+    Remove once `qa.engine.Engine.validate` raises `qa.errors`' types (issue 14).
+    """
+    if not isinstance(question, str):
+        return errors.NotText()
+    length = len(clean_text(question).strip())
+    if length == 0:
+        return errors.EmptyQuestion()
+    if length > limit:
+        return errors.QuestionTooLong(length, limit)
+    return QuestionError(str(exc))
 
 
 def trim_history(history: Sequence[dict], settings: Settings) -> list[dict]:
@@ -304,8 +317,12 @@ class EngineService:
 
         A request given up before the worker reaches it is skipped (its future fails with
         Cancelled); one that is generating stops at the next token with the extractive answer.
+
+        Raises:
+            QuestionError, NotReady, Busy: before anything is queued.
         """
         engine = self.engine
+        question = self.validate(question)
         stop = threading.Event()
         deadline = time.monotonic() + self.settings.request_timeout_s
 
@@ -324,6 +341,15 @@ class EngineService:
         future, _ = self.submit_answer(question, history)
         return future.result()
 
+    def validate(self, question: Any) -> str:
+        """The cleaned question, or a typed `qa.errors.QuestionError` (not ready: NotReady)."""
+        try:
+            return self.engine.validate(question)
+        except errors.QuestionError:
+            raise
+        except ValueError as exc:  # an untyped error of qa.engine (until it raises qa.errors' types)
+            raise _typed(exc, question, self.settings.max_question_chars) from None
+
     def search(self, query: str, k: int) -> list[Hit]:
         engine = self.engine
         return self.submit(engine.retriever.search, query, k).result()
@@ -338,7 +364,7 @@ class EngineService:
             QuestionError, NotReady, Busy: before anything is queued.
         """
         engine = self.engine
-        question = engine.validate(question)
+        question = self.validate(question)
         stream = AnswerStream()
         deadline = time.monotonic() + self.settings.request_timeout_s
 

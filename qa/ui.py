@@ -28,9 +28,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 
-from .engine import Answer, QuestionError  # noqa: E402
+from .engine import Answer  # noqa: E402
+from .errors import EmptyQuestion, HistoryError, QuestionError, QuestionTooLong  # noqa: E402
 from .api import key_matches  # noqa: E402
-from .service import Busy, HistoryError, NotReady, as_service, check_history, trim_history  # noqa: E402
+from .service import Busy, NotReady, as_service, check_history, trim_history  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def render_search_results(query: str, hits: Sequence[Any], docs: dict) -> str:
     return f'<div class="qa-search"><div class="qa-sources-title">“{html.escape(query)}”的检索结果</div><ol>{"".join(items)}</ol></div>'
 
 
-def error_message(exc: BaseException, max_chars: int | None = None) -> str:
+def error_message(exc: BaseException) -> str:
     """A short Chinese message for the user; never a traceback."""
     if isinstance(exc, NotReady):
         return "系统加载失败，请查看服务器日志。" if exc.failed else "系统正在加载文档和模型，请稍候几秒再试。"
@@ -173,14 +174,12 @@ def error_message(exc: BaseException, max_chars: int | None = None) -> str:
         return "服务器繁忙，请稍后再试。"
     if isinstance(exc, HistoryError):
         return "对话太长，请清空对话后再问。"
+    if isinstance(exc, EmptyQuestion):
+        return "请输入问题。"
+    if isinstance(exc, QuestionTooLong):
+        return f"问题太长（{exc.length}字），最多{exc.limit}字。"
     if isinstance(exc, QuestionError):
-        text = str(exc)
-        if "empty" in text:
-            return "请输入问题。"
-        found = re.search(r"has (\d+) characters; the limit is (\d+)", text)
-        if found:
-            return f"问题太长（{found.group(1)}字），最多{found.group(2)}字。"
-        return f"问题无效：{text}"
+        return f"问题无效：{exc}"
     return "出错了，请稍后再试。（详情见服务器日志）"
 
 
@@ -465,7 +464,7 @@ def create_ui(engine: Any, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
         def search(query: str, k: int = 5) -> list[dict]:
             """Rank paragraphs for a query; returns [{doc, title, paragraph, section, score, text}]."""
             try:
-                query = service.engine.validate(query)
+                query = service.validate(query)
                 if not 1 <= int(k) <= 50:
                     raise gr.Error("k must be between 1 and 50")
                 docs = service.engine.retriever.index.docs

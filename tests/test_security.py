@@ -219,14 +219,18 @@ def test_key_matching_and_settings():
 def test_api_keys_are_required_when_set(settings, engine):
     keyed = Settings(**{**settings.__dict__, "api_keys": "s3cret, other"})
     with running(create_app(keyed, engine), wait_ready=False) as url:
-        for path in ("/api/health", "/api/documents", f"/api/documents/{DOC}/paragraphs/4", "/v1/models", "/api/nothing"):
+        for path in ("/api/documents", f"/api/documents/{DOC}/paragraphs/4", "/v1/models", "/api/nothing"):
             assert error(httpx.get(url + path), 401, "unauthorized")
             assert httpx.get(url + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
             assert httpx.get(url + path, headers={"Authorization": "Basic s3cret"}).status_code == 401
         assert httpx.post(url + "/api/ask", json={"question": GDP}).status_code == 401
+        assert httpx.get(url + "/api/documents").headers["www-authenticate"] == "Bearer"
+        # the health check answers a probe without a key, with its status only; details need a key
         r = httpx.get(url + "/api/health", headers={"Authorization": "Bearer other"}, timeout=30)
-        assert r.status_code == 200
-        assert httpx.get(url + "/api/health").headers["www-authenticate"] == "Bearer"
+        assert r.status_code == 200 and r.json()["documents"] and r.json()["models"]
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            r = httpx.get(url + "/api/health", headers=headers)
+            assert r.status_code == 200 and r.json() == {"status": "ready"}
         good = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret", max_retries=0)
         assert "4015" in good.chat.completions.create(model="qa", messages=[{"role": "user", "content": GDP}]).choices[0].message.content
         with pytest.raises(openai.AuthenticationError):
@@ -261,7 +265,8 @@ def test_serve_binds_loopback_and_never_shares(monkeypatch, settings):
     monkeypatch.setattr(qa.server, "create_app", lambda s: None)
     qa.server.serve(Settings())
     assert seen["host"] == "127.0.0.1"
-    source = "".join((ROOT / "qa" / name).read_text(encoding="utf-8") for name in ("ui.py", "server.py", "api.py")) + (ROOT / "app.py").read_text(encoding="utf-8")
+    files = [ROOT / "qa" / "ui.py", ROOT / "qa" / "server.py", *sorted((ROOT / "qa" / "api").glob("*.py")), ROOT / "app.py"]
+    source = "".join(path.read_text(encoding="utf-8") for path in files)
     assert "share=True" not in source and ".launch(" not in source
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from qa.corpus import load_corpus
 from qa.builder import build_engine
-from qa.engine import Answer, Citation, Engine, QuestionError
+from qa.engine import Answer, Citation, Engine
+from qa.errors import EmptyQuestion, QuestionTooLong
 from qa.server import create_app
 from qa.service import NotReady
 from qa.settings import project_root
@@ -119,8 +120,8 @@ def test_search_results_link_into_the_document(doc):
 
 
 def test_errors_read_as_chinese_sentences():
-    assert error_message(QuestionError("the question is empty")) == "请输入问题。"
-    assert error_message(QuestionError("the question has 600 characters; the limit is 500")) == "问题太长（600字），最多500字。"
+    assert error_message(EmptyQuestion()) == "请输入问题。"
+    assert error_message(QuestionTooLong(600, 500)) == "问题太长（600字），最多500字。"
     assert "正在加载" in error_message(NotReady("loading"))
     assert "加载失败" in error_message(NotReady("boom", failed=True))
     message = error_message(ZeroDivisionError("division by zero"))

@@ -1,0 +1,133 @@
+"""The HTTP API's request and response bodies (pydantic), and the error responses each route documents.
+
+These models are the OpenAPI schema at /openapi.json. /api requests reject unknown fields; OpenAI
+requests allow them (clients send options this server ignores).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OPENAI_MODEL_ID = "qa"
+MAX_SEARCH_K = 50
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(description="the question, in Chinese", examples=["2023年湖州市地区生产总值是多少？"])
+    history: list[Message] = Field(default_factory=list, description="earlier turns of the conversation, oldest first (at most max_history_turns, 20, and max_history_chars, 4000, in all)")
+    stream: bool = Field(False, description="server-sent events: `delta` events with draft text, then one `answer` event")
+
+
+class CitationOut(BaseModel):
+    doc: str
+    title: str
+    paragraph: int
+    quote: str = Field(description="the sentence of the paragraph that supports the answer")
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(description="the verified answer; [n] cites paragraph n")
+    refused: bool = Field(description="true when the documents do not answer the question")
+    citations: list[CitationOut]
+    timings_ms: dict[str, float]
+
+
+class SearchResult(BaseModel):
+    rank: int
+    doc: str
+    title: str
+    paragraph: int
+    section: str
+    score: float
+    text: str
+    sentences: list[str] = Field(description="the paragraph's sentences closest to the query, best first")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    results: list[SearchResult]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    paragraphs: int
+
+
+class DocumentsResponse(BaseModel):
+    documents: list[DocumentOut]
+
+
+class ParagraphOut(BaseModel):
+    doc: str
+    title: str
+    paragraph: int
+    section: str
+    subsection: str = ""
+    text: str
+
+
+class DocumentText(BaseModel):
+    id: str
+    title: str
+    paragraphs: list[ParagraphOut]
+
+
+class HealthResponse(BaseModel):
+    """`status` for anyone; the details only with an API key when the server has keys."""
+
+    status: Literal["ready", "loading", "failed"]
+    version: str | None = None
+    documents: list[DocumentOut] | None = None
+    models: dict[str, str] | None = None
+    index: str | None = None
+    loaded_in_s: float | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI chat completions request; sampling options are accepted and ignored.
+
+    Unlike /api, unknown fields are allowed: OpenAI clients send options this server ignores.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    model: str = OPENAI_MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+ERRORS = {
+    400: {"model": ErrorResponse, "description": "malformed JSON or invalid UTF-8"},
+    401: {"model": ErrorResponse, "description": "missing or wrong API key (only when the server has API keys)"},
+    413: {"model": ErrorResponse, "description": "body, question or history too long"},
+    415: {"model": ErrorResponse, "description": "the body is not JSON"},
+    422: {"model": ErrorResponse, "description": "invalid request"},
+    429: {"model": ErrorResponse, "description": "the queue is full; retry after Retry-After seconds"},
+    503: {"model": ErrorResponse, "description": "the engine is still loading"},
+    504: {"model": ErrorResponse, "description": "no answer within request_timeout_s"},
+}
