@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .bench_startup import BenchError, measure_cold_start, measure_index_build, peak_rss_mb
 from .evaluation import EvalItem, load_eval, percentile, score_answer
 from .settings import Settings
 
@@ -66,10 +63,6 @@ TARGETS = (
 )
 
 NAIVE_PARAGRAPHS = 3
-
-
-class BenchError(RuntimeError):
-    """The benchmark cannot run as configured; the message says why."""
 
 
 @dataclass
@@ -125,98 +118,11 @@ class Run:
         }
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def quick_subset(items: list[EvalItem], answerable: int = 3, unanswerable: int = 1) -> list[EvalItem]:
     """A few answerable questions and an unanswerable one, in file order."""
     a = [i for i in items if i.answerable][:answerable]
     u = [i for i in items if not i.answerable][:unanswerable]
     return a + u
-
-
-# --------------------------------------------------------------------------- cold start
-
-_CHILD = r"""
-import json, resource, sys, time
-started = time.perf_counter()
-from qa.builder import build_engine
-from qa.settings import load_settings
-engine = build_engine(load_settings())
-print("READY " + json.dumps({"in_process_s": time.perf_counter() - started}), flush=True)
-answer = engine.answer(sys.argv[1])
-print("DONE " + json.dumps({"answer": answer.text, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
-"""
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """`QA_*` variables that reproduce `settings` in a child process."""
-    env = {}
-    for f in dataclasses.fields(Settings):
-        value = getattr(settings, f.name)
-        if f.name == "extra" or value is None:
-            continue
-        env[f"QA_{f.name.upper()}"] = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
-    return env
-
-
-def measure_cold_start(settings: Settings, question: str, *, timeout: float = 900) -> dict[str, float]:
-    """Start a fresh Python process that loads the Engine and answers `question`.
-
-    Returns:
-        ready_s (process start → Engine loaded, seen from the parent), first_answer_s (→ first
-        answer done), in_process_s (the Engine load alone, seen from the child), peak_rss_mb.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(settings_env(settings))
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("TQDM_DISABLE", "1")
-    with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, question], stdout=subprocess.PIPE, stderr=err, env=env, text=True, encoding="utf-8"
-        )
-        out: dict[str, float] = {}
-        try:
-            assert child.stdout is not None
-            for line in child.stdout:
-                if line.startswith("READY "):
-                    out["ready_s"] = time.perf_counter() - started
-                    out["in_process_s"] = json.loads(line[6:])["in_process_s"]
-                elif line.startswith("DONE "):
-                    out["first_answer_s"] = time.perf_counter() - started
-                    out["peak_rss_mb"] = json.loads(line[5:])["peak_rss_kb"] / 1024
-            child.wait(timeout=timeout)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        if child.returncode != 0 or "first_answer_s" not in out:
-            err.seek(0)
-            tail = err.read().decode("utf-8", "replace")[-2000:]
-            raise BenchError(f"the cold-start process failed (exit {child.returncode}):\n{tail}")
-    return out
-
-
-# --------------------------------------------------------------------------- index build
-
-
-def measure_index_build(settings: Settings) -> float:
-    """Seconds to chunk and embed every document into a temporary index (embedder already loaded)."""
-    from .corpus import load_corpus
-    from .embedders import make_embedder
-    from .index import build_index
-
-    docs = load_corpus(settings.seeds_dir)
-    embedder = make_embedder(settings.embedder, threads=settings.threads)
-    embedder.encode(["预热"], role="query")  # load the model before the clock starts
-    with tempfile.TemporaryDirectory(prefix="qa-bench-index-") as tmp:
-        started = time.perf_counter()
-        build_index(docs, embedder, Path(tmp), progress=False, reuse=False)
-        return time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------- the two configurations
@@ -322,7 +228,6 @@ def run_bench(
         cold_cache: also time a cold start into an empty cache directory (converts the model: minutes).
     """
     from .builder import build_engine
-    from .local_generator import LocalGenerator
     from .models import prepare_model
 
     if settings.generator != "local":
@@ -368,31 +273,9 @@ def run_bench(
     result["peak_rss_mb"] = round(max(peak_rss_mb(), cold["peak_rss_mb"]), 1)
 
     say("naive configuration (float32, whole paragraphs)…")
-    engine.generator = None  # free the default model before loading the float32 one
-    gc.collect()
-    loaded = time.perf_counter()
-    naive_gen = LocalGenerator(
-        model_dir, threads=settings.threads, quantize="none", lean=False, draft_tokens=0, name="naive"
-    )
-    naive_load_s = time.perf_counter() - loaded
-    if not quick:
-        run_naive(engine, naive_gen, naive_items[:1], settings.max_new_tokens)  # warm-up
-    naive = run_naive(engine, naive_gen, naive_items, settings.max_new_tokens, say)
-    naive.load_s = naive_load_s
-    del naive_gen
-    gc.collect()
-
-    fast = default.summary()
-    slow = naive.summary()
-    # Same questions on both sides for the ratios (the naive side may cover fewer).
-    same = Run("default-same", samples=[s for s in default.samples if s.id in {n.id for n in naive.samples}]).summary()
-    ratios = {
-        "answer_p50": _ratio(slow["answer_p50_s"], same["answer_p50_s"]),
-        "answer_total": _ratio(slow["answer_total_s"], same["answer_total_s"]),
-        "ttft_p50": _ratio(slow["ttft_p50_s"], same["ttft_p50_s"]),
-        "decode_tokens_per_s": _ratio(fast["decode_tokens_per_s"], slow["decode_tokens_per_s"]),
-        "load": _ratio(naive.load_s, default.load_s),
-    }
+    naive = measure_naive(engine, model_dir, settings, naive_items, warm_up=not quick, progress=say)
+    fast, slow = default.summary(), naive.summary()
+    same, ratios = compare(default, naive)
     result.update({k: v for k, v in fast.items() if k not in ("questions",)})
     result["questions"] = len(items)
     result["speedup_vs_naive"] = ratios["answer_p50"]
@@ -400,7 +283,49 @@ def run_bench(
     result["same_questions_answer_total_s"] = same["answer_total_s"]
     result["ratios"] = ratios
     result["targets"] = {key: _meets(result.get(key), op, bound) for key, op, bound in TARGETS}
-    result["config"] = {
+    result["config"] = bench_config(settings, quick)
+    result["bench_s"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def measure_naive(engine, model_dir, settings: Settings, items: list[EvalItem], *, warm_up: bool, progress=None) -> Run:
+    """The naive side: a float32 model on transformers' forward, one token per call, no drafts.
+
+    Frees the engine's own model first (two models at once would not fit the memory target).
+    """
+    from .local_generator import LocalGenerator
+
+    engine.generator = None
+    gc.collect()
+    loaded = time.perf_counter()
+    generator = LocalGenerator(model_dir, threads=settings.threads, quantize="none", lean=False, draft_tokens=0, name="naive")
+    load_s = time.perf_counter() - loaded
+    if warm_up:
+        run_naive(engine, generator, items[:1], settings.max_new_tokens)
+    naive = run_naive(engine, generator, items, settings.max_new_tokens, progress)
+    naive.load_s = load_s
+    del generator
+    gc.collect()
+    return naive
+
+
+def compare(default: Run, naive: Run) -> tuple[dict[str, Any], dict[str, float]]:
+    """(the default side's summary on the naive side's questions, the ratios naive / default)."""
+    fast, slow = default.summary(), naive.summary()
+    # Same questions on both sides for the ratios (the naive side may cover fewer).
+    same = Run("default-same", samples=[s for s in default.samples if s.id in {n.id for n in naive.samples}]).summary()
+    return same, {
+        "answer_p50": _ratio(slow["answer_p50_s"], same["answer_p50_s"]),
+        "answer_total": _ratio(slow["answer_total_s"], same["answer_total_s"]),
+        "ttft_p50": _ratio(slow["ttft_p50_s"], same["ttft_p50_s"]),
+        "decode_tokens_per_s": _ratio(fast["decode_tokens_per_s"], slow["decode_tokens_per_s"]),
+        "load": _ratio(naive.load_s, default.load_s),
+    }
+
+
+def bench_config(settings: Settings, quick: bool) -> dict[str, Any]:
+    """What was measured, and on what: the model settings, the machine's cores and its load."""
+    return {
         "model": settings.model,
         "quantize": settings.quantize,
         "threads": settings.threads,
@@ -409,8 +334,6 @@ def run_bench(
         "cpu_count": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
-    result["bench_s"] = round(time.perf_counter() - started, 1)
-    return result
 
 
 def _ratio(a: float, b: float) -> float:

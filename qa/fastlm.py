@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 SUPPORTED_TYPES = {"qwen2", "llama"}
 LM_HEAD_SLICES = 16  # the output layer is packed as this many row slices (faster to pack)
@@ -308,3 +308,20 @@ def _rope_theta(cfg) -> float | None:
     params = getattr(cfg, "rope_parameters", None) or {}
     theta = params.get("rope_theta") if isinstance(params, dict) else None
     return theta if theta is not None else getattr(cfg, "rope_theta", None)
+
+
+def propose_drafts(history: Sequence[int], k: int, max_ngram: int = 3) -> list[int]:
+    """Up to `k` tokens that followed the latest earlier occurrence of `history`'s last n tokens
+    (n = `max_ngram` down to 1): prompt-lookup drafting, free and right whenever the reply copies."""
+    if k <= 0:
+        return []
+    size = len(history)
+    for n in range(min(max_ngram, size - 1), 0, -1):
+        tail = list(history[size - n:])
+        first = tail[0]
+        for start in range(size - n - 1, -1, -1):
+            if history[start] == first and list(history[start:start + n]) == tail:
+                follow = list(history[start + n:start + n + k])
+                if follow:
+                    return follow
+    return []

@@ -6,9 +6,10 @@ one file system); whatever the caller creates there, a file or a folder, replace
 is the one-call form for bytes or text. Every file the engine writes to disk (model caches, index
 builds, documents) goes through these two.
 
-Left out: fsync (a power loss may lose the newest file, never expose a half-written one), locking
-(see `qa.models` for the inter-process lock around model conversion) and replacing a non-empty
-folder (`os.replace` refuses; move the old one aside first).
+`exclusive_lock(path)` serialises processes that build the same thing (a model conversion).
+
+Left out: fsync (a power loss may lose the newest file, never expose a half-written one) and
+replacing a non-empty folder (`os.replace` refuses; move the old one aside first).
 """
 
 from __future__ import annotations
@@ -58,3 +59,20 @@ def remove_leftovers(folder: str | os.PathLike[str], name: str) -> None:
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """An exclusive inter-process lock on the file `path` (no-op where fcntl is unavailable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

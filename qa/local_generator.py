@@ -7,12 +7,11 @@ decode paths give the same greedy choices:
 
 - the lean fast path (Qwen2/Llama-style models): `qa.fastlm.LeanDecoder` on int8 weights loaded
   from one safetensors file (`qa.models.load_lean_int8`), with prompt-lookup drafts
-  (`propose_drafts`) verified several tokens per call;
+  (`qa.fastlm.propose_drafts`) verified several tokens per call;
 - transformers' forward, one token per call, for any other causal LM (int8 or float32).
 
-Left out: sampling (always greedy), batching, stop strings; a prefix KV cache shared between
-requests (measured: faster, but int8 quantizes activations per call, so a prompt computed in two
-parts changed replies). Nothing loads on import; torch and transformers are imported where used.
+Left out: sampling, batching, stop strings; a prefix KV cache shared between requests (int8
+quantizes activations per call, so a prompt computed in two parts changed replies).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .constraint import DigitVocab, NumberConstraint
+from .fastlm import propose_drafts
 from .generators import GeneratorError
 
 
@@ -374,23 +374,6 @@ class _Reply:
             prefill_tokens_per_s=stats["prompt_tokens"] / prefill_s if prefill_s else 0.0,
             decode_tokens_per_s=(len(self.ids) - 1) / decode_s if decode_s and len(self.ids) > 1 else 0.0,
         )
-
-
-def propose_drafts(history: Sequence[int], k: int, max_ngram: int = 3) -> list[int]:
-    """Up to `k` tokens that followed the latest earlier occurrence of `history`'s last n tokens
-    (n = `max_ngram` down to 1): prompt-lookup drafting, free and right whenever the reply copies."""
-    if k <= 0:
-        return []
-    size = len(history)
-    for n in range(min(max_ngram, size - 1), 0, -1):
-        tail = list(history[size - n:])
-        first = tail[0]
-        for start in range(size - n - 1, -1, -1):
-            if history[start] == first and list(history[start:start + n]) == tail:
-                follow = list(history[start + n:start + n + k])
-                if follow:
-                    return follow
-    return []
 
 
 def _fit(mask, size: int):

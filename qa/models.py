@@ -11,14 +11,12 @@ into a pickled int8 transformers model (`load_int8_model`). Every entry is writt
 name and renamed (`qa.files`) and carries what it was made from (a marker file written last, or a
 key in the file's metadata); a half-written, stale or foreign entry is rebuilt, never used.
 
-Left out: downloading anything during a request (call this at start-up), GGUF architectures that
-transformers cannot de-quantize, and keeping the Q4 weights quantized (transformers de-quantizes
-them; `qa.int8layers` re-quantizes the linear layers to int8).
+Left out: downloading anything during a request (call this at start-up), and keeping the Q4
+weights quantized (transformers de-quantizes them; `qa.int8layers` re-quantizes to int8).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -28,9 +26,9 @@ import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from .files import TEMP_PREFIX, atomic_path, remove_leftovers, write_atomic
+from .files import TEMP_PREFIX, atomic_path, exclusive_lock, remove_leftovers, write_atomic
 from .sources import BUNDLED_MODELS, BundledModel, ModelError, assemble_gguf, convert_gguf, fetch_from_hub, find_parts, sha256_file  # noqa: F401 - BundledModel re-exported
 
 MARKER_FILE = "qa-model.json"
@@ -89,25 +87,8 @@ def _build_entry(
                 shutil.rmtree(old, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """An exclusive inter-process lock (no-op where fcntl is unavailable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def prepare_model(name_or_path: str | Path, cache_dir: Path, progress: bool = True, *, force: bool = False) -> Path:
-    """Return a directory that `from_pretrained` can load, converting and caching once if needed.
+    """A directory that `from_pretrained` can load, converted and cached once if needed.
 
     Args:
         name_or_path: a bundled name (`BUNDLED_MODELS`), a `.gguf` file, a model directory, or a
@@ -129,7 +110,7 @@ def prepare_model(name_or_path: str | Path, cache_dir: Path, progress: bool = Tr
         if not force and _is_valid(target, spec.sha256):
             return target
         find_parts(spec)  # fail fast with the pip command before taking the lock
-        with _lock(models_dir / f".{spec.name}.lock"):
+        with exclusive_lock(models_dir / f".{spec.name}.lock"):
             if force or not _is_valid(target, spec.sha256):  # another process may have finished it
                 _build_entry(
                     target,
@@ -173,7 +154,7 @@ def _prepare_gguf_file(path: Path, models_dir: Path, *, progress: bool, force: b
     ):
         return target
     sha = sha256_file(path, progress=progress)
-    with _lock(models_dir / f".{target.name}.lock"):
+    with exclusive_lock(models_dir / f".{target.name}.lock"):
         if force or not _is_valid(target, sha):
             _build_entry(
                 target,

@@ -87,18 +87,14 @@ def check_history(history: Sequence[Any] | None, settings: Settings) -> list[dic
 
 
 def _typed(exc: ValueError, question: Any, limit: int) -> QuestionError:
-    """The typed error for an untyped question error, from the question itself (not the message).
-
-    Remove once `qa.engine.Engine.validate` raises `qa.errors`' types (issue 14).
-    """
+    """The typed error for an untyped one, from the question (not the message); remove once
+    `qa.engine.Engine.validate` raises `qa.errors`' types (issue 14)."""
     if not isinstance(question, str):
         return errors.NotText()
     length = len(clean_text(question).strip())
-    if length == 0:
-        return errors.EmptyQuestion()
     if length > limit:
         return errors.QuestionTooLong(length, limit)
-    return QuestionError(str(exc))
+    return errors.EmptyQuestion() if length == 0 else QuestionError(str(exc))
 
 
 def trim_history(history: Sequence[dict], settings: Settings) -> list[dict]:
@@ -317,9 +313,7 @@ class EngineService:
 
         A request given up before the worker reaches it is skipped (its future fails with
         Cancelled); one that is generating stops at the next token with the extractive answer.
-
-        Raises:
-            QuestionError, NotReady, Busy: before anything is queued.
+        QuestionError, NotReady, Busy: raised before anything is queued.
         """
         engine = self.engine
         question = self.validate(question)

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from qa.bench import REQUIRED_KEYS, Run, Sample, percentile, quick_subset, settings_env
+from qa.bench import REQUIRED_KEYS, Run, Sample, percentile, quick_subset
+from qa.bench_startup import settings_env
 from qa.evaluation import load_eval
 from qa.settings import Settings, project_root
 

@@ -14,7 +14,8 @@ transformers = pytest.importorskip("transformers")
 from qa.fastlm import LeanDecoder  # noqa: E402
 from qa.constraint import NumberConstraint  # noqa: E402
 from qa.int8layers import quantize_linear_int8  # noqa: E402
-from qa.local_generator import LocalGenerator, _Reply, propose_drafts  # noqa: E402
+from qa.fastlm import propose_drafts  # noqa: E402
+from qa.local_generator import LocalGenerator, _Reply  # noqa: E402
 
 
 def tiny_model(seed: int = 0, **overrides):
