@@ -1,17 +1,23 @@
-"""Prompt templates: text files in `prompts/`, rendered strictly.
+"""Prompt templates: text files in `prompts/`, shipped inside the package, rendered strictly.
 
-A template names its variables as `{name}`; rendering with a missing variable, or with a variable
-the template does not use, is an error rather than a silently wrong prompt. Values are inserted
-verbatim (document text may contain braces).
+The checkout's top-level `prompts/` folder is installed as the package `qa.prompt_templates`
+(pyproject.toml maps one to the other), so a plain `pip install .` finds the templates through
+importlib.resources. A template names its variables as `{name}`; rendering with a missing
+variable, or with a variable the template does not use, is an error rather than a silently wrong
+prompt. Values are inserted verbatim (document text may contain braces).
 """
 
 from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 from .settings import project_root
+
+TEMPLATES_PACKAGE = "qa.prompt_templates"  # the top-level prompts/ folder, as installed
 
 
 class PromptError(Exception):
@@ -38,12 +44,18 @@ class Template:
         return self.text.format_map({k: str(v) for k, v in values.items()})
 
 
-def prompts_dir(configured: Path | None = None) -> Path:
-    return Path(configured) if configured else project_root() / "prompts"
+def prompts_dir(configured: Path | None = None) -> Path | Traversable:
+    """The folder of templates: `configured`, else the one installed with the package."""
+    if configured:
+        return Path(configured)
+    try:
+        return resources.files(TEMPLATES_PACKAGE)
+    except ModuleNotFoundError:  # an editable install made before prompts/ was packaged: the checkout's
+        return project_root() / "prompts"
 
 
 def load_template(name: str, directory: Path | None = None) -> Template:
-    """Read `<directory>/<name>.txt` (directory defaults to the project's prompts/)."""
+    """Read `<directory>/<name>.txt` (directory defaults to the templates shipped with the package)."""
     path = prompts_dir(directory) / f"{name}.txt"
     try:
         return Template(name, path.read_text(encoding="utf-8").strip())
