@@ -7,7 +7,7 @@ From the question (and, for a follow-up, the conversation) it returns an `Analys
 - `measures`: what a figure must measure (per_capita, growth, share, target, actual, rank, total);
 - `language`: "en" for questions in English, whose key terms are translated with the glossary in
   `qa/data/glossary.toml` so that BM25 finds the Chinese words (the embedder is multilingual);
-- `named_set`: a quoted name with a count (“六个新湖州” → 新湖州, 6) that a definition must list;
+- `named_set`: a quoted name with a count (“六个新高地” → 新高地, 6) that a definition must list;
 - `search_text`: what retrieval should look for (the follow-up merged with the earlier question).
 
 All cue words are data (`qa/data/lexicon.toml`); nothing here knows a document. Years are left to
@@ -98,12 +98,12 @@ def detect_measures(question: str) -> frozenset[str]:
 
 
 def named_set(question: str) -> tuple[str, int | None]:
-    """A quoted set name and its count: “六个新湖州” → ("新湖州", 6); “五新” → ("五新", 5)."""
+    """A quoted set name and its count: “六个新高地” → ("新高地", 6); “五新” → ("五新", 5)."""
     for name in QUOTED.findall(question):
         if re.fullmatch(r"[一二三四五六七八九十百]+", name):
             continue  # “十四五” names a period, not a set
         m = re.match(r"^([两二三四五六七八九十])(个?)(.+)$", name)
-        if m and (m.group(2) or len(name) <= 3):  # 六个新湖州, 五新; not 五水共治
+        if m and (m.group(2) or len(name) <= 3):  # 六个新高地, 五新; not 五水共治
             return (m.group(3) if m.group(2) else name), CN_COUNT[m.group(1)]
         return name, None
     return "", None

@@ -141,7 +141,10 @@ def features(text: str, analysis: Analysis) -> float:
         if measure in analysis.measures:
             wanted += 1
             have += any(m in text for m in marks)
-    return have / wanted if wanted else 0.0
+    score = have / wanted if wanted else 0.0
+    if "average" not in analysis.measures and any(m in text for m in lexicon()["asks"]["average"]):
+        score -= 0.5  # a yearly average over a period answers no question about one year
+    return score
 
 
 PHRASE_WEIGHT = 0.05  # per character of the longest run of the question's words a clause repeats
@@ -303,7 +306,7 @@ def topic_nouns(question: str) -> list[str]:
     """The question's topic words: nouns, names and idioms (jieba's tags), generic nouns aside."""
     keep = set(lexicon()["topic_pos"])
     generic = set(lexicon()["generic_nouns"])
-    asking = {c for cues in lexicon()["asks"].values() for c in cues}
+    asking = {c for table in ("asks", "kinds") for cues in lexicon()[table].values() for c in cues}
     words = [w.word for w in _posseg().lcut(question) if w.flag in keep and len(w.word) >= 2]
     return [w for w in words if w not in generic and w not in asking and not QUESTION_WORD.search(w) and not re.fullmatch(r"[\d.]+", w)]
 

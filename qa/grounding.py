@@ -158,13 +158,6 @@ def agrees_with_span(answer_text: str, spans: Iterable[str], question: str) -> b
     return any(b in answer_text and b not in question for b in bigrams if not re.search(r"[，。；：、\s]", b))
 
 
-# Words a fluent answer may add that carry no fact.
-CONNECTIVES = frozenset(
-    """为 是 达到 达 约 共 共计 分别 其中 主要 包括 实现 同比 左右 以上 以内 增长 提高 提高到 增至 全市 湖州市 我市
-    该市 当年 今年 去年 年 计划 预计 将 要 已 已经 目标 预期 总额 数量 规模 比例 比重 为止 目前 一共 个 家 名 项""".split()
-)
-
-
 def clean_generation(text: str) -> str:
     """First line of a model's reply, without code fences, answer labels or brackets around non-citations."""
     text = text.strip().strip("`").strip()
@@ -186,10 +179,13 @@ def novel_terms(answer_text: str, sources: Iterable[str]) -> list[str]:
     """
     from .text import tokenize
 
+    from .lexicon import lexicon
+
+    connectives = set(lexicon()["connectives"])
     joined = "".join(sources).lower()
     novel = []
     for token in tokenize(answer_text):
-        if len(token) < 2 or token in CONNECTIVES or token in joined or re.fullmatch(r"[\d.%]+", token):
+        if len(token) < 2 or token in connectives or token in joined or re.fullmatch(r"[\d.%]+", token):
             continue
         # jieba sometimes cuts across words (谷聚引 from 西塞科学谷聚引): judge by character pairs
         pairs = [token[i : i + 2] for i in range(len(token) - 1)]

@@ -3,7 +3,7 @@ definition or summary question.
 
 - a summary of the whole report: its parts (top-level headings);
 - a summary of a named part (最后一部分, 政府自身建设): the lead sentence of each of its paragraphs;
-- a named set (“六个新湖州”, “五新”): the sub-headings that carry the set's name, or else the
+- a named set (“六个新高地”, “五新”): the sub-headings that carry the set's name, or else the
   sentence that spells the set out;
 - anything else: the sentences of the best paragraph (and of the next one when it scores nearly as
   well), ranked by the question's words and meaning, cut at clause boundaries, shown in the order
@@ -80,7 +80,7 @@ def _named_section(stats: CorpusStats, doc: str, question: str, terms: dict[str,
     if not parts:
         return None
     for word, index in ORDINAL_PART.items():
-        if f"{word}部分" in question and -len(parts) <= index < len(parts):
+        if re.search(f"{word}一?(?:个)?部分", question) and -len(parts) <= index < len(parts):
             return parts[index]
     scored = [(sum(w for t, w in terms.items() if t in p.text), p) for p in parts]
     score, best = max(scored, key=lambda x: x[0])
@@ -159,6 +159,8 @@ def _paragraph_points(stats: CorpusStats, query: Query, hits: list[Hit], analysi
     for c in ranked:
         if len(kept) >= conf["max_points"] or used + len(c[3].text) > conf["max_chars"] - 30:
             continue
+        if c[1] and c[0] < conf["second_paragraph_share"] * ranked[0][0]:
+            continue  # from the second paragraph only what is nearly as relevant as the best point
         kept.append(c)
         used += len(c[3].text) + 4
     kept.sort(key=lambda c: (c[1], c[2]))

