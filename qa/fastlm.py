@@ -23,6 +23,7 @@ Llama: RMSNorm, SwiGLU, default RoPE, full attention); anything else keeps the t
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -183,7 +184,8 @@ class LeanDecoder:
         vocab = tensors["lm_head.int8"].shape[0]
         step = -(-vocab // LM_HEAD_SLICES)
         head_rows = [slice(lo, min(lo + step, vocab)) for lo in range(0, vocab, step)]
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qa-pack") as pool:
+        with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qa-pack") as pool:
+            warnings.simplefilter("ignore", UserWarning)  # "quantized tensor creation is deprecated"
             head = list(pool.map(lambda rows: pack("lm_head", rows), head_rows))
             packed = dict(zip(names, pool.map(pack, names)))
         layers = [

@@ -54,10 +54,12 @@ def packed_params(module: torch.nn.Module) -> tuple[Any, bool] | None:
 
 
 def pack_int8(ints: torch.Tensor, scale: float, zero_point: int, bias: torch.Tensor | None) -> Any:
-    """fbgemm's packed weights for int8 values with one (scale, zero point), ready for `int8_call`."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "quantized tensor creation is deprecated"
-        qweight = torch._make_per_tensor_quantized_tensor(ints, scale, zero_point)
+    """fbgemm's packed weights for int8 values with one (scale, zero point), ready for `int8_call`.
+
+    torch warns that quantized tensor creation is deprecated; silence it around the calls (in the
+    calling thread: `warnings.catch_warnings` is not thread-safe, and packing runs in threads).
+    """
+    qweight = torch._make_per_tensor_quantized_tensor(ints, scale, zero_point)
     return torch.ops.quantized.linear_prepack(qweight, bias)
 
 
