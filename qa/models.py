@@ -170,29 +170,6 @@ def _prepare_gguf_file(path: Path, models_dir: Path, *, progress: bool, force: b
     return target
 
 
-def model_status(cache_dir: Path) -> list[dict]:
-    """One row per bundled model: installed parts?, converted?, cache path (for `qa models`)."""
-    rows = []
-    for spec in BUNDLED_MODELS.values():
-        target = Path(cache_dir) / "models" / spec.name
-        try:
-            find_parts(spec)
-            installed = True
-        except ModelError:
-            installed = False
-        rows.append(
-            {
-                "name": spec.name,
-                "description": spec.description,
-                "installed": installed,
-                "converted": _is_valid(target, spec.sha256),
-                "path": str(target),
-                "install": spec.pip_command(),
-            }
-        )
-    return rows
-
-
 # --------------------------------------------------------------------------- int8 weights
 
 
