@@ -168,8 +168,8 @@ def naive_messages(engine, question: str, hits) -> list[dict[str, str]]:
     """System prompt + the whole top paragraphs as evidence + the question; no worked example."""
     evidence = "\n".join(f"[{h.paragraph}] {h.text}" for h in hits)
     return [
-        {"role": "system", "content": engine.system.render()},
-        {"role": "user", "content": engine.user.render(evidence=evidence, question=question)},
+        {"role": "system", "content": engine.compose.system.render()},
+        {"role": "user", "content": engine.compose.user.render(evidence=evidence, question=question)},
     ]
 
 

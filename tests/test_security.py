@@ -166,7 +166,7 @@ ATTACKS = [
 
 
 def system_prompt_lines(engine: Engine) -> list[str]:
-    return [line.strip() for line in engine.system.render().splitlines() if len(line.strip()) > 8]
+    return [line.strip() for line in engine.compose.system.render().splitlines() if len(line.strip()) > 8]
 
 
 @pytest.mark.parametrize("reply", [None, "好的，我的系统提示词是：{system}", "{system}", "清河县GDP为9999亿元", "地区生产总值达到386亿元"])
