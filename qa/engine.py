@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Sequence
 
 from .analysis import Analysis, analyze
 from .compose import Composer
+from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # noqa: F401 - QuestionError re-exported
 from .evidence import Selection, select_evidence
 from .grounding import parse_citations
 from .points import select_points, verify_points
@@ -29,10 +30,6 @@ from .verify import verify_fact_answer
 log = logging.getLogger(__name__)
 
 MAX_HISTORY_TURNS = 20
-
-
-class QuestionError(ValueError):
-    """A question the engine will not process (empty, too long); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -125,12 +122,12 @@ class Engine:
 
     def validate(self, question: str) -> str:
         if not isinstance(question, str):
-            raise QuestionError("the question must be text")
+            raise NotText()
         question = clean_question(question)
         if not question:
-            raise QuestionError("the question is empty")
+            raise EmptyQuestion()
         if len(question) > self.settings.max_question_chars:
-            raise QuestionError(f"the question has {len(question)} characters; the limit is {self.settings.max_question_chars}")
+            raise QuestionTooLong(len(question), self.settings.max_question_chars)
         return question
 
     # -- steps ------------------------------------------------------------------------------

@@ -86,17 +86,6 @@ def check_history(history: Sequence[Any] | None, settings: Settings) -> list[dic
     return turns
 
 
-def _typed(exc: ValueError, question: Any, limit: int) -> QuestionError:
-    """The typed error for an untyped one, from the question (not the message); remove once
-    `qa.engine.Engine.validate` raises `qa.errors`' types (issue 14)."""
-    if not isinstance(question, str):
-        return errors.NotText()
-    length = len(clean_text(question).strip())
-    if length > limit:
-        return errors.QuestionTooLong(length, limit)
-    return errors.EmptyQuestion() if length == 0 else QuestionError(str(exc))
-
-
 def trim_history(history: Sequence[dict], settings: Settings) -> list[dict]:
     """The most recent turns that fit the limits (for the chat, which keeps its own history)."""
     kept: list[dict] = []
@@ -337,12 +326,7 @@ class EngineService:
 
     def validate(self, question: Any) -> str:
         """The cleaned question, or a typed `qa.errors.QuestionError` (not ready: NotReady)."""
-        try:
-            return self.engine.validate(question)
-        except errors.QuestionError:
-            raise
-        except ValueError as exc:  # an untyped error of qa.engine (until it raises qa.errors' types)
-            raise _typed(exc, question, self.settings.max_question_chars) from None
+        return self.engine.validate(question)
 
     def search(self, query: str, k: int) -> list[Hit]:
         engine = self.engine
