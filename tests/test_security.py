@@ -265,7 +265,7 @@ def test_serve_binds_loopback_and_never_shares(monkeypatch, settings):
     monkeypatch.setattr(qa.server, "create_app", lambda s: None)
     qa.server.serve(Settings())
     assert seen["host"] == "127.0.0.1"
-    files = [ROOT / "qa" / "ui.py", ROOT / "qa" / "server.py", *sorted((ROOT / "qa" / "api").glob("*.py")), ROOT / "app.py"]
+    files = [*sorted((ROOT / "qa").glob("ui*.py")), ROOT / "qa" / "server.py", *sorted((ROOT / "qa" / "api").glob("*.py")), ROOT / "app.py"]
     source = "".join(path.read_text(encoding="utf-8") for path in files)
     assert "share=True" not in source and ".launch(" not in source
 

@@ -14,10 +14,10 @@ from qa.errors import EmptyQuestion, QuestionTooLong
 from qa.server import create_app
 from qa.service import NotReady
 from qa.settings import project_root
-from qa.ui import (
+from qa.ui import create_ui
+from qa.ui_handlers import error_message, ui_examples
+from qa.ui_render import (
     cite_href,
-    create_ui,
-    error_message,
     parse_target,
     render_answer,
     render_document,
@@ -114,9 +114,9 @@ def test_search_results_link_into_the_document(doc):
     from qa.retrieval import Hit, SentenceHit
 
     hit = Hit(DOC, 4, 0.5, doc.paragraph(4).text, "一、2023年工作回顾", 2023, 0.5, 0.5, (SentenceHit(0, 0, QUOTE, 0.9),))
-    markup = render_search_results("生产总值", [hit], {DOC: doc})
+    markup = render_search_results("生产总值", [hit], {DOC: TITLE})
     assert parse_target(links(markup)[0][0]) == (DOC, 4, QUOTE) and "<mark>" in markup
-    assert "没有找到" in render_search_results("火星", [], {DOC: doc})
+    assert "没有找到" in render_search_results("火星", [], {DOC: TITLE})
 
 
 def test_errors_read_as_chinese_sentences():
@@ -132,6 +132,14 @@ def test_create_ui_names_its_api_endpoints():
     demo = create_ui(lambda: None)  # nothing is loaded to build the page
     named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert named == {"ask", "search", "paragraph"}
+
+
+def test_example_questions_are_data():
+    data = ui_examples()
+    assert data["version"] == 1 and len(data["questions"]) >= 2 and all(isinstance(q, str) and q for q in data["questions"])
+    demo = create_ui(lambda: None)
+    labels = [b.value for b in demo.blocks.values() if "qa-example" in (getattr(b, "elem_classes", None) or [])]
+    assert labels == data["questions"]
 
 
 # -- Gradio's API through gradio_client ---------------------------------------------------------

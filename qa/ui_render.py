@@ -1,0 +1,149 @@
+"""The chat's HTML, made by plain functions: answers with citation links, paragraphs, documents.
+
+Every function takes values (an `Answer`, a `Document`, hits) and returns escaped HTML; none needs
+Gradio or a server, so they are tested as they are. A citation is a link `?doc=<id>&p=<n>&q=<quote>`:
+the page script (`qa.ui.HEAD`) opens it in the paragraph panel beside the chat; without the script
+(or in a new tab) the same link opens the document view at that paragraph.
+
+Left out: Markdown in general. An answer is plain text with `[n]` marks; only its numbered lines
+(`1. …[n]`, the points of an open question) become a list.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Sequence
+from urllib.parse import parse_qs, urlencode
+
+from .engine import Answer
+
+PANEL_PLACEHOLDER = '<div class="qa-panel-empty">点击回答中的引用编号（如 <b>[4]</b>）即可在这里查看原文段落。</div>'
+DOC_PLACEHOLDER = '<div class="qa-panel-empty">请选择文档。</div>'
+REF = re.compile(r"\[(?:([^\[\]:\s]+):)?(\d{1,5})\]")
+
+
+def cite_href(doc: str, paragraph: int, quote: str | None = None) -> str:
+    """The link of a citation: a query string that the page script and the document view both read."""
+    params = {"doc": doc, "p": str(paragraph)}
+    if quote:
+        params["q"] = quote
+    return "?" + urlencode(params)
+
+
+def parse_target(target: str) -> tuple[str, int, str] | None:
+    """(doc, paragraph, quote) from a citation link or query string; None if it names no paragraph."""
+    query = (target or "").split("?", 1)[-1].split("#", 1)[0]
+    values = parse_qs(query)
+    doc = (values.get("doc") or [""])[0]
+    number = (values.get("p") or [""])[0]
+    if not doc or not number.strip().isdigit():
+        return None
+    return doc, int(number), (values.get("q") or [""])[0]
+
+
+def _cite_link(doc: str, paragraph: int, quote: str, label: str, title: str) -> str:
+    href = html.escape(cite_href(doc, paragraph, quote), quote=True)
+    tip = html.escape(f"{title} 第{paragraph}段", quote=True)
+    return f'<a class="qa-cite" href="{href}" title="{tip}">{html.escape(label)}</a>'
+
+
+def render_answer(answer: Answer) -> str:
+    """An answer as HTML: each [n] a link to its paragraph, then the list of sources (none if refused)."""
+    by_ref = {(c.doc, c.paragraph): c for c in answer.citations}
+    by_number = {}
+    for c in answer.citations:
+        by_number.setdefault(c.paragraph, c)
+
+    def link(match: re.Match) -> str:
+        doc, number = match.group(1), int(match.group(2))
+        c = by_ref.get((doc, number)) if doc else by_number.get(number)
+        if c is None:
+            return match.group(0)
+        return _cite_link(c.doc, c.paragraph, c.quote, f"[{number}]", c.title)
+
+    body = REF.sub(link, html.escape(answer.text, quote=False))
+    if answer.refused or not answer.citations:
+        return f'<div class="qa-answer qa-refused">{body}</div>' if answer.refused else f'<div class="qa-answer">{body}</div>'
+    items = "".join(
+        f'<li>{_cite_link(c.doc, c.paragraph, c.quote, f"[{c.paragraph}]", c.title)} '
+        f'{html.escape(c.title)} · 第{c.paragraph}段：<span class="qa-quote">“{html.escape(c.quote)}”</span></li>'
+        for c in answer.citations
+    )
+    return f'<div class="qa-answer">{body}</div><div class="qa-sources"><div class="qa-sources-title">来源</div><ul>{items}</ul></div>'
+
+
+def render_draft(text: str) -> str:
+    """Text streaming in, before the answer is verified."""
+    return f'<div class="qa-draft">{html.escape(text)}<span class="qa-cursor">▍</span></div><div class="qa-checking">正在核对引用……</div>'
+
+
+def render_error(message: str) -> str:
+    return f'<div class="qa-error">⚠️ {html.escape(message)}</div>'
+
+
+def _highlight(text: str, quote: str | None) -> str:
+    """Escaped `text` with the quoted sentence wrapped in <mark> (if it is found)."""
+    if quote:
+        for candidate in (quote, quote.rstrip("；;，,。.！!？?、 ")):
+            start = text.find(candidate) if candidate else -1
+            if start >= 0:
+                end = start + len(candidate)
+                return f"{html.escape(text[:start])}<mark>{html.escape(text[start:end])}</mark>{html.escape(text[end:])}"
+    return html.escape(text)
+
+
+def render_paragraph(doc: Any, number: int, quote: str | None = None) -> str:
+    """The paragraph panel: document title, paragraph number, section, full text, quote highlighted.
+
+    Raises:
+        KeyError: no such paragraph.
+    """
+    p = doc.paragraph(number)
+    section = " · ".join(s for s in (p.section, p.subsection) if s)
+    link = html.escape(cite_href(doc.id, number), quote=True)
+    return (
+        f'<div class="qa-paragraph" data-doc="{html.escape(doc.id, quote=True)}" data-p="{number}">'
+        f'<div class="qa-paragraph-title">{html.escape(doc.title)}</div>'
+        f'<div class="qa-paragraph-meta"><span class="qa-paragraph-number">第{number}段</span>'
+        + (f'<span class="qa-paragraph-section">{html.escape(section)}</span>' if section else "")
+        + f'</div><div class="qa-paragraph-text">{_highlight(p.text, quote)}</div>'
+        f'<div class="qa-paragraph-link"><a href="{link}" target="_blank" rel="noopener">在文档中查看（共{len(doc.paragraphs)}段）</a></div></div>'
+    )
+
+
+def render_document(doc: Any, selected: int | None = None, quote: str | None = None) -> str:
+    """Every paragraph of a document with its number; `selected` highlighted (and its quote)."""
+    rows = []
+    section = None
+    for p in doc.paragraphs:
+        if p.section and p.section != section and p.text != p.section:
+            rows.append(f'<div class="qa-doc-section">{html.escape(p.section)}</div>')
+        section = p.section
+        chosen = p.number == selected
+        text = _highlight(p.text, quote) if chosen else html.escape(p.text)
+        rows.append(
+            f'<div class="qa-doc-para{" qa-selected" if chosen else ""}" id="qa-para-{p.number}">'
+            f'<span class="qa-doc-num">{p.number}</span><span class="qa-doc-text">{text}</span></div>'
+        )
+    return f'<div class="qa-doc" data-doc="{html.escape(doc.id, quote=True)}"><div class="qa-doc-title">{html.escape(doc.title)}（共{len(doc.paragraphs)}段）</div>{"".join(rows)}</div>'
+
+
+def render_search_results(query: str, hits: Sequence[Any], titles: dict[str, str]) -> str:
+    """Ranked paragraphs for a keyword search; each opens in the document view.
+
+    Args:
+        titles: document id → title.
+    """
+    if not hits:
+        return f'<div class="qa-panel-empty">没有找到与“{html.escape(query)}”相关的段落。</div>'
+    items = []
+    for h in hits:
+        title = titles.get(h.doc, h.doc)
+        best = h.sentences[0].text if h.sentences else h.text[:120]
+        href = html.escape(cite_href(h.doc, h.paragraph, best), quote=True)
+        items.append(
+            f'<li><a class="qa-cite" href="{href}">第{h.paragraph}段</a> <span class="qa-search-title">{html.escape(title)}</span>'
+            f'<div class="qa-search-text">{_highlight(h.text, best)}</div></li>'
+        )
+    return f'<div class="qa-search"><div class="qa-sources-title">“{html.escape(query)}”的检索结果</div><ol>{"".join(items)}</ol></div>'
