@@ -150,12 +150,12 @@ def features(text: str, analysis: Analysis) -> float:
 PHRASE_WEIGHT = 0.05  # per character of the longest run of the question's words a clause repeats
 
 
-def shared_phrase(question: str, text: str) -> int:
-    """Length of the longest run of characters the question and `text` share (创新指数), at most 8."""
+def shared_phrase(question: str, text: str, limit: int = 8) -> int:
+    """Length of the longest run of characters the question and `text` share (创新指数), at most `limit`."""
     from difflib import SequenceMatcher
 
     match = SequenceMatcher(None, question, text, autojunk=False).find_longest_match(0, len(question), 0, len(text))
-    return min(match.size, 8) if match.size >= 2 else 0
+    return min(match.size, limit) if match.size >= 2 else 0
 
 
 def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str:
@@ -263,11 +263,13 @@ def addresses_the_assistant(text: str) -> bool:
 
 
 def key_terms(terms: dict[str, float]) -> list[str]:
-    """The question's rarest words (generic nouns aside): what the answer must be about.
+    """The question's rarest words (generic nouns, measure words and everyday synonyms aside): what
+    the answer must be about.
 
     Callers pass only words the documents contain; words they lack are `absent_terms`' business.
     """
-    generic = set(lexicon()["generic_nouns"])
+    lex = lexicon()
+    generic = set(lex["generic_nouns"]) | {c for cues in lex["asks"].values() for c in cues} | set(lex["synonyms"])
     weights = {t: w for t, w in terms.items() if t not in generic and len(t) >= 2}
     if not weights:
         return []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .analysis import Analysis
 from .claims import claim_problems
-from .evidence import _candidates, _covered, split_clauses, term_weights, topic_nouns
+from .evidence import _candidates, _covered, shared_phrase, split_clauses, term_weights, topic_nouns
 from .grounding import numbers_in
 from .lexicon import tuning
 from .retrieval import CorpusStats, Hit, Query
@@ -133,16 +133,27 @@ def _heading_match(stats: CorpusStats, hit: Hit, terms: dict[str, float]) -> flo
     return _covered(terms, lead)
 
 
-def best_paragraphs(stats: CorpusStats, hits: list[Hit], terms: dict[str, float]) -> list[Hit]:
-    """The retrieved paragraphs re-ranked for an open answer: retrieval rank, then its topic line."""
+def best_paragraphs(stats: CorpusStats, hits: list[Hit], terms: dict[str, float], years: tuple[int, ...] = (), question: str = "") -> list[Hit]:
+    """The retrieved paragraphs re-ranked for an open answer: retrieval score, its topic line, how
+    much of the question its text holds (its words, and the longest phrase it repeats), and whether its section is about the year asked (a plan
+    for this year, not for the next five)."""
     top = hits[0].score or 1.0
-    return sorted(hits, key=lambda h: -(h.score / top + _heading_match(stats, h, terms)))
+    bonus = tuning()["points"]["asked_year_bonus"]
+    weight = tuning()["points"]["text_match_weight"]
+
+    def key(h: Hit) -> float:
+        text = stats.docs[h.doc].paragraph(h.paragraph).text
+        year = bonus if years and h.year in years else 0.0
+        phrase = shared_phrase(question, text, limit=12) / 12 if question else 0.0
+        return h.score / top + _heading_match(stats, h, terms) + weight * (_covered(terms, text) + phrase) + year
+
+    return sorted(hits, key=lambda h: -key(h))
 
 
 def _paragraph_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Points:
     conf = tuning()["points"]
     terms = term_weights(stats, query.terms)
-    ranked_hits = best_paragraphs(stats, hits, terms)
+    ranked_hits = best_paragraphs(stats, hits, terms, query.years, analysis.question)
     candidates: list[tuple[float, int, int, Point]] = []
     for h_rank, hit in enumerate(ranked_hits[:2]):
         if h_rank and len(candidates) >= 3:
