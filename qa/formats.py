@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -35,7 +34,7 @@ MAX_UNPACKED_BYTES = 200_000_000  # all members of a .docx zip, as declared in i
 MAX_ZIP_MEMBERS = 10_000
 MAX_PDF_PAGES = 3_000
 _INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u2060\ufeff\ufffe]")
-_SPACES = re.compile(r"[\s\u00a0\u3000]+")
+_SPACES = re.compile(r"[ \t\n\r\f\v\u00a0]+")  # a full-width space inside a line (省长\u3000王某) is kept
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]*-[\s:|-]*\|?$")
 
@@ -74,8 +73,9 @@ def file_format(name: str) -> str:
 
 
 def clean_paragraph(text: str) -> str:
-    """One paragraph on one line: invisible characters removed, runs of spaces made one space."""
-    return _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text))).strip()
+    """One paragraph on one line: invisible characters removed, runs of spaces and line breaks made
+    one space, the ends stripped; nothing else changes, so quotes match the source."""
+    return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
 def join_lines(lines: list[str]) -> str:

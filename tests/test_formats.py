@@ -116,3 +116,15 @@ def test_unsupported_types_are_named(name):
         file_format(name)
     assert info.value.code == "unsupported_type"
     assert ".docx" in str(info.value)
+
+
+def test_the_example_reports_read_back_unchanged():
+    from conftest import ROOT
+    from qa.corpus import load_corpus
+
+    folder = ROOT / "examples" / "provincial-2026"
+    docs = load_corpus(folder)
+    assert len(docs) == 30
+    for doc in docs:
+        path = folder / f"{doc.id}.txt"
+        assert extract(path.name, path.read_bytes()).paragraphs == tuple(p.text for p in doc.paragraphs), doc.id
