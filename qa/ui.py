@@ -41,6 +41,10 @@ a.qa-cite:hover { text-decoration: underline; }
 .qa-sources ul, .qa-search ol { margin: 0; padding-left: 1.2em; }
 .qa-quote { color: var(--body-text-color); opacity: .75; }
 .qa-draft { white-space: pre-wrap; }
+.qa-answer p, .qa-draft p { margin: 0 0 .3em; }
+ol.qa-points { margin: .2em 0 0; padding-left: 1.8em; list-style: decimal; }
+ol.qa-points > li { margin: .25em 0; padding-left: .2em; }
+ul.qa-subpoints { margin: .1em 0 .2em; padding-left: 1.2em; list-style: disc; }
 .qa-checking { font-size: .85em; color: var(--body-text-color-subdued); margin-top: .3em; }
 .qa-cursor { animation: qa-blink 1s steps(1) infinite; }
 @keyframes qa-blink { 50% { opacity: 0; } }

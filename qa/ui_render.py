@@ -6,7 +6,7 @@ the page script (`qa.ui.HEAD`) opens it in the paragraph panel beside the chat; 
 (or in a new tab) the same link opens the document view at that paragraph.
 
 Left out: Markdown in general. An answer is plain text with `[n]` marks; only its numbered lines
-(`1. …[n]`, the points of an open question) become a list.
+(`1. …[n]`, the points of an open question) and indented `- ` lines under them become lists.
 """
 
 from __future__ import annotations
@@ -48,34 +48,99 @@ def _cite_link(doc: str, paragraph: int, quote: str, label: str, title: str) -> 
     return f'<a class="qa-cite" href="{href}" title="{tip}">{html.escape(label)}</a>'
 
 
+NUMBERED = re.compile(r"^\s*(\d{1,3})(?:[.)）]\s+|、\s*)(.+)$")  # "1. 第一点…[34]": a point of an open answer
+BULLET = re.compile(r"^(\s*)[-•·]\s+(.+)$")  # "- …": a lead point under a part of a summary
+QUOTE_CHARS = 120  # the sources list shows this much of a quote (the panel shows it whole)
+TRAILING_REFS = re.compile(r"(?:\[[^\[\]]*\d\])+\s*$")
+
+
+def _blocks(text: str, inline, tail: str = "") -> str:
+    """Escaped `text` as HTML: numbered lines an <ol>, "- " lines a <ul> (inside the point above
+    them when indented), other lines paragraphs; a single line stays bare. `inline(line, point)`
+    makes the HTML of one line's text; `tail` (a cursor) goes after the last line's."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) <= 1:
+        return inline(text.strip(), False) + tail
+    html_parts: list[str] = []
+    items: list[list[str]] = []  # the open <ol>: each item's HTML parts (its own <ul> appended)
+    start = 1
+
+    def close() -> None:
+        if items:
+            first = f' start="{start}"' if start != 1 else ""
+            html_parts.append(f'<ol class="qa-points"{first}>' + "".join(f"<li>{''.join(i)}</li>" for i in items) + "</ol>")
+            items.clear()
+
+    for index, line in enumerate(lines):
+        end = tail if index == len(lines) - 1 else ""
+        numbered, bullet = NUMBERED.match(line), BULLET.match(line)
+        if numbered:
+            if not items:
+                start = int(numbered.group(1))
+            items.append([inline(numbered.group(2), True) + end])
+        elif bullet and items and bullet.group(1):
+            sub = f"<li>{inline(bullet.group(2), True)}{end}</li>"
+            last = items[-1]
+            if last[-1].endswith("</ul>"):
+                last[-1] = last[-1][: -len("</ul>")] + sub + "</ul>"
+            else:
+                last.append(f'<ul class="qa-subpoints">{sub}</ul>')
+        else:
+            close()
+            content = inline(bullet.group(2), True) if bullet else inline(line.strip(), False)
+            html_parts.append(f"<ul class=\"qa-subpoints\"><li>{content}{end}</li></ul>" if bullet else f"<p>{content}{end}</p>")
+    close()
+    return "".join(html_parts)
+
+
 def render_answer(answer: Answer) -> str:
-    """An answer as HTML: each [n] a link to its paragraph, then the list of sources (none if refused)."""
+    """An answer as HTML: each [n] a link to its paragraph, then the list of sources (none if refused).
+
+    An answer of points (a lead line, then `1. …[n]` lines) becomes a list; a point's citation
+    link quotes the point itself when the cited sentence contains it, so the panel highlights it.
+    """
     by_ref = {(c.doc, c.paragraph): c for c in answer.citations}
     by_number = {}
     for c in answer.citations:
         by_number.setdefault(c.paragraph, c)
 
-    def link(match: re.Match) -> str:
-        doc, number = match.group(1), int(match.group(2))
-        c = by_ref.get((doc, number)) if doc else by_number.get(number)
-        if c is None:
-            return match.group(0)
-        return _cite_link(c.doc, c.paragraph, c.quote, f"[{number}]", c.title)
+    def inline(line: str, point: bool) -> str:
+        claim = TRAILING_REFS.sub("", line).strip().rstrip("；;，,。.")
 
-    body = REF.sub(link, html.escape(answer.text, quote=False))
+        def link(match: re.Match) -> str:
+            doc, number = match.group(1), int(match.group(2))
+            c = by_ref.get((doc, number)) if doc else by_number.get(number)
+            if c is None:
+                return html.escape(match.group(0), quote=False)
+            quote = claim if point and claim and claim in c.quote else c.quote
+            return _cite_link(c.doc, c.paragraph, quote, f"[{number}]", c.title)
+
+        out, last = [], 0
+        for match in REF.finditer(line):
+            out += [html.escape(line[last : match.start()], quote=False), link(match)]
+            last = match.end()
+        return "".join(out) + html.escape(line[last:], quote=False)
+
+    body = _blocks(answer.text, inline)
     if answer.refused or not answer.citations:
         return f'<div class="qa-answer qa-refused">{body}</div>' if answer.refused else f'<div class="qa-answer">{body}</div>'
     items = "".join(
         f'<li>{_cite_link(c.doc, c.paragraph, c.quote, f"[{c.paragraph}]", c.title)} '
-        f'{html.escape(c.title)} · 第{c.paragraph}段：<span class="qa-quote">“{html.escape(c.quote)}”</span></li>'
+        f'{html.escape(c.title)} · 第{c.paragraph}段：<span class="qa-quote">“{html.escape(_shorten(c.quote))}”</span></li>'
         for c in answer.citations
     )
     return f'<div class="qa-answer">{body}</div><div class="qa-sources"><div class="qa-sources-title">来源</div><ul>{items}</ul></div>'
 
 
+def _shorten(quote: str, limit: int = QUOTE_CHARS) -> str:
+    """A quote as the sources list shows it: a whole cited paragraph is cut after `limit` characters."""
+    return quote if len(quote) <= limit else quote[:limit].rstrip() + "…"
+
+
 def render_draft(text: str) -> str:
-    """Text streaming in, before the answer is verified."""
-    return f'<div class="qa-draft">{html.escape(text)}<span class="qa-cursor">▍</span></div><div class="qa-checking">正在核对引用……</div>'
+    """Text streaming in, before the answer is verified: points already a list, citations not yet links."""
+    body = _blocks(text, lambda line, _point: html.escape(line, quote=False), tail='<span class="qa-cursor">▍</span>')
+    return f'<div class="qa-draft">{body}</div><div class="qa-checking">正在核对引用……</div>'
 
 
 def render_error(message: str) -> str:

@@ -2,7 +2,7 @@
 
 Needs `/usr/bin/chromium` (installed by `scripts/setup.sh --test`) and the `playwright` package;
 playwright never downloads a browser here. Set UPDATE_SCREENSHOT=1 to refresh docs/screenshot.png
-(the README's picture of the chat with a cited answer and the paragraph panel open).
+(the README's picture of the chat with an open question's cited points and one point's paragraph open).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from serving import extractive_settings, running
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GDP = "2023年湖州市地区生产总值是多少？"
+OPEN = "今年湖州准备怎样推动文化和旅游深度融合？"  # an open question: its answer is a list of cited points
 DOC = "huzhou-2024-government-work-report"
 TIMEOUT_MS = 20_000
 
@@ -73,7 +74,7 @@ def ask(page, question: str, answers_before: int = 0):
     return answers.nth(answers_before)
 
 
-def test_ask_then_open_a_citation_beside_the_chat(page, base, tmp_path):
+def test_ask_then_open_a_citation_beside_the_chat(page, base):
     page.goto(base + "/")
     answer = ask(page, GDP)
     assert "4015亿元" in answer.inner_text()
@@ -89,6 +90,28 @@ def test_ask_then_open_a_citation_beside_the_chat(page, base, tmp_path):
     assert panel.locator("mark").inner_text() == "地区生产总值再上新台阶，达到4015亿元，增长5.8%；"
     assert page.url.rstrip("/") == base and page.locator("#qa-chatbot .qa-answer").count() == 1  # still in the chat
 
+
+def test_open_question_points_are_a_list_each_citation_opens_its_paragraph(page, base, tmp_path):
+    page.goto(base + "/")
+    answer = ask(page, OPEN)
+    assert answer.locator("p").first.inner_text().startswith("根据文档，相关要点共")
+    points = answer.locator("ol.qa-points > li")
+    assert points.count() >= 3
+    panel = page.locator("#qa-panel .qa-paragraph")
+    for i in range(points.count()):
+        point = points.nth(i)
+        cite = point.locator("a.qa-cite")
+        assert cite.count() == 1 and point.inner_text().endswith(cite.inner_text())  # its citation ends it
+        number = int(cite.inner_text().strip("[]"))
+        cite.click()
+        claim = point.inner_text()[: -len(cite.inner_text())]
+        sync_api.expect(panel.locator("mark")).to_have_text(claim)  # the point, highlighted in its paragraph
+        assert panel.get_attribute("data-p") == str(number) and f"第{number}段" in panel.inner_text()
+    assert page.url.rstrip("/") == base
+
+    points.first.locator("a.qa-cite").click()  # for the picture: the first point open, the question in view
+    sync_api.expect(panel.locator("mark")).to_have_text(points.first.inner_text()[: -len(points.first.locator("a.qa-cite").inner_text())])
+    page.evaluate("() => document.querySelectorAll('#qa-chatbot *').forEach(el => { if (el.scrollHeight > el.clientHeight + 8) el.scrollTop = 0; })")
     page.screenshot(path=str(tmp_path / "screenshot.png"))
     if os.environ.get("UPDATE_SCREENSHOT"):
         shutil.copy2(tmp_path / "screenshot.png", project_root() / "docs" / "screenshot.png")

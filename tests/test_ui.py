@@ -85,6 +85,80 @@ def test_multi_document_labels_and_unknown_numbers():
     assert "丙[9]" in answer_part  # a number with no citation stays text
 
 
+OPEN = (
+    "根据文档，相关要点共7条，以下列出2条：\n"
+    "1. 招引培育亿元以上文化产业项目30个[43]\n"
+    "2. 发展演艺经济、赛事经济、夜间经济[b:43]"
+)
+PARAGRAPH_43 = "推进文旅深度融合。实施文化产业攻坚提升工程，招引培育亿元以上文化产业项目30个。发展演艺经济、赛事经济、夜间经济。"
+
+
+def test_points_become_a_list_with_a_citation_each():
+    answer = Answer(OPEN, (Citation(DOC, TITLE, 43, PARAGRAPH_43), Citation("b", "B", 43, PARAGRAPH_43)), refused=False)
+    body = render_answer(answer).split('<div class="qa-sources">')[0]
+    assert body.startswith('<div class="qa-answer"><p>根据文档，相关要点共7条，以下列出2条：</p><ol class="qa-points"><li>')
+    items = re.findall(r"<li>(.*?)</li>", body)
+    assert len(items) == 2 and items[0].startswith("招引培育亿元以上文化产业项目30个<a ")
+    # each point's link quotes the point itself, so the panel highlights it in the paragraph
+    assert [(parse_target(h), label) for h, label in links(items[0])] == [((DOC, 43, "招引培育亿元以上文化产业项目30个"), "[43]")]
+    assert [(parse_target(h), label) for h, label in links(items[1])] == [(("b", 43, "发展演艺经济、赛事经济、夜间经济"), "[43]")]
+    assert "1. " not in body and "\n" not in body
+
+
+def test_a_point_not_in_its_quote_links_the_quote():
+    answer = Answer("要点：\n1. 模型的话[43]", (Citation(DOC, TITLE, 43, PARAGRAPH_43),), refused=False)
+    assert parse_target(links(render_answer(answer))[0][0]) == (DOC, 43, PARAGRAPH_43)
+
+
+def test_summary_parts_with_lead_points_nest():
+    text = "文档共有2个部分：\n1. 一、回顾[3]\n  - 甲[4]\n  - 乙[5]\n2. 二、安排[19]"
+    body = render_answer(Answer(text, tuple(Citation(DOC, TITLE, n, "x") for n in (3, 4, 5, 19)), refused=False))
+    assert '<ol class="qa-points"><li>一、回顾<a' in body and '<ul class="qa-subpoints"><li>甲<a' in body
+    assert re.search(r"\[5\]</a></li></ul></li><li>二、安排<a", body)
+
+
+def test_a_fact_answer_starting_with_a_figure_is_no_list():
+    assert "<ol" not in render_answer(Answer("5.8%的增长[4]\n其中：3.2%[4]", (Citation(DOC, TITLE, 4, QUOTE),), refused=False))
+
+
+def test_a_streaming_draft_shows_the_points_as_they_come():
+    assert render_draft("根据文档：").startswith('<div class="qa-draft">根据文档：<span class="qa-cursor">')
+    draft = render_draft("根据文档：\n1. 甲[43]\n2. 乙")
+    assert '<ol class="qa-points"><li>甲[43]</li><li>乙<span class="qa-cursor">▍</span></li></ol>' in draft
+    assert "qa-cite" not in draft  # not verified yet: no links
+
+
+def test_the_chat_streams_points_then_links_them():
+    """ChatHandlers.respond with a service that streams an open answer: a growing list, then links."""
+    from qa.engine import Event
+    from qa.settings import Settings
+    from qa.ui_handlers import ChatHandlers
+
+    answer = Answer(OPEN, (Citation(DOC, TITLE, 43, PARAGRAPH_43), Citation("b", "B", 43, PARAGRAPH_43)), refused=False)
+
+    class Stream(list):
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    class Service:
+        settings = Settings()
+
+        def stream(self, question, history):
+            self.last = Stream([Event(delta=OPEN[:40]), Event(delta=OPEN[40:]), Event(answer=answer)])
+            return self.last
+
+    service = Service()
+    shown = []
+    for _, messages, turns in ChatHandlers(service).respond("今年怎样推动文旅融合？", [], []):
+        shown.append(messages[-1]["content"])  # the handler updates one list in place: copy each step
+    assert "正在检索" in shown[0]
+    assert shown[1].count("<li>") == 1 and shown[2].count("<li>") == 2 and "qa-cursor" in shown[2]
+    assert shown[3].count('<a class="qa-cite"') == 2 + 2 and "qa-cursor" not in shown[3]
+    assert turns[-1] == {"role": "assistant", "content": OPEN} and service.last.closed
+
+
 def test_text_is_escaped():
     markup = render_answer(cited('<script>alert(1)</script>"&[4]'))
     assert "<script>" not in markup and "&lt;script&gt;" in markup
