@@ -29,6 +29,9 @@ class Composer:
         self.near_miss = load_template("near_miss", prompts_dir)
         self.points_lead = load_template("points_lead", prompts_dir)
         self.parts_lead = load_template("parts_lead", prompts_dir)
+        self.cross_lead = load_template("cross_lead", prompts_dir)
+        self.select_lead = load_template("select_lead", prompts_dir)
+        self.compare_lead = load_template("compare_lead", prompts_dir)
 
     def label(self, doc: str, paragraph: int) -> str:
         return f"{doc}:{paragraph}" if self.multi_doc else str(paragraph)
@@ -64,3 +67,27 @@ class Composer:
         lead = self.parts_lead.render(total=total) if found.form == "parts" else self.points_lead.render(shown=shown, total=total)
         lines = [f"{i}. {p.text}[{self.label(p.doc, p.paragraph)}]" for i, p in enumerate(found.points, start=1)]
         return "\n".join([lead, *lines])
+
+    # -- across documents ---------------------------------------------------------------------
+
+    def row_line(self, row) -> str:
+        """“- 江苏：地区生产总值增长5%左右[jiangsu-…:35]”, or “- 江苏：未提及”."""
+        mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
+        return f"- {row.name}：{row.value}{mark}"
+
+    def table(self, rows) -> str:
+        """A Markdown table: document, the value as written, its citation."""
+        lines = ["| 报告 | 内容 | 出处 |", "|---|---|---|"]
+        for row in rows:
+            mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
+            lines.append(f"| {row.name} | {row.value.replace('|', '｜')} | {mark} |")
+        return "\n".join(lines)
+
+    def cross(self, mode: str, rows, kept) -> str:
+        """The whole cross-document answer: a lead sentence, then one line (or table row) per document."""
+        if mode == "table":
+            return "\n".join([self.cross_lead.render(n=len(rows), stated=sum(r.paragraph is not None for r in rows)), self.table(rows)])
+        if mode == "select":
+            lead = self.select_lead.render(k=len(kept), n=len(rows))
+            return "\n".join([lead, *(self.row_line(r) for r in kept)])
+        return "\n".join([self.compare_lead.render(n=len(rows)), *(self.row_line(r) for r in rows)])

@@ -18,11 +18,14 @@ from typing import Callable, Iterator, Sequence
 
 from .analysis import Analysis, analyze
 from .compose import Composer
+from .cross import asked_value, cross_mode, cross_rows, satisfies
 from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # noqa: F401 - QuestionError re-exported
 from .evidence import Selection, select_evidence
 from .grounding import parse_citations
+from .lexicon import tuning
 from .points import select_points, verify_points
 from .retrieval import Retriever
+from .routing import check_scope, named_documents
 from .settings import Settings
 from .text import clean_question
 from .verify import verify_fact_answer
@@ -48,7 +51,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     source: str = "extractive"  # "generated", "extractive" (the selector's clauses or points) or "refusal"
     problems: tuple[str, ...] = ()  # what the checks found in a rejected generation or dropped point
-    kind: str = ""  # the kind of answer the question asked for (number, plan, …)
+    kind: str = ""  # the kind of answer the question asked for (number, plan, compare, …)
+    rows: tuple = ()  # cross-document answers: one `qa.cross.Row` per document
 
     def to_json(self, question: str | None = None) -> dict:
         out = {
@@ -58,6 +62,8 @@ class Answer:
             "citations": [asdict(c) for c in self.citations],
             "timings_ms": self.timings_ms,
         }
+        if self.rows:
+            out["rows"] = [r.to_json() for r in self.rows]
         return {"question": question, **out} if question is not None else out
 
 
@@ -82,16 +88,21 @@ class Engine:
 
     # -- public API -------------------------------------------------------------------------
 
-    def answer(self, question: str, history: Sequence[dict] | None = None, should_stop: Callable[[], bool] | None = None) -> Answer:
-        """The verified answer to `question` (with `history`, a follow-up in a conversation)."""
+    def answer(
+        self, question: str, history: Sequence[dict] | None = None, should_stop: Callable[[], bool] | None = None, docs: Sequence[str] | None = None
+    ) -> Answer:
+        """The verified answer to `question` (with `history`, a follow-up in a conversation; with
+        `docs`, from those documents only)."""
         final = None
-        for event in self.answer_stream(question, history, should_stop):
+        for event in self.answer_stream(question, history, should_stop, docs):
             if event.answer is not None:
                 final = event.answer
         assert final is not None
         return final
 
-    def answer_stream(self, question: str, history: Sequence[dict] | None = None, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    def answer_stream(
+        self, question: str, history: Sequence[dict] | None = None, should_stop: Callable[[], bool] | None = None, docs: Sequence[str] | None = None
+    ) -> Iterator[Event]:
         """Yield text deltas as the model writes, then one event with the verified answer.
 
         `should_stop` is asked between tokens; when it says True (a deadline passed, the client
@@ -100,10 +111,18 @@ class Engine:
         started = time.perf_counter()
         question = self.validate(question)
         timings: dict[str, float] = {}
+        all_docs = self.retriever.index.docs
+        scope = check_scope(docs, all_docs)
         analysis = analyze(question, history[-MAX_HISTORY_TURNS:] if history else None)
-        query = self.retriever.prepare(analysis.search_text)
+        named = [d for d in named_documents(analysis.search_text, all_docs) if not scope or d in scope]
+        mode = cross_mode(question, named, len(scope or all_docs))
+        if mode:
+            yield from self._cross(mode, question, named, scope, timings, started)
+            return
+        chosen = tuple(named) or scope
+        query = self.retriever.prepare(analysis.search_text, doc=chosen[0] if len(chosen) == 1 else None)
         query = replace(query, terms=analysis.terms(query.terms))
-        hits = self.retriever.search_query(query, k=self.settings.top_k, sentences_per_hit=1000)
+        hits = self.retriever.search_query(query, k=self.settings.top_k, sentences_per_hit=1000, docs=chosen or None)
         if analysis.open or analysis.kind == "definition":
             yield Event(answer=self._open_answer(analysis, query, hits, timings, started))
             return
@@ -114,7 +133,7 @@ class Engine:
             timings["total_ms"] = _ms(started)
             yield Event(answer=self._refusal(selection, analysis, timings))
             return
-        if self.generator is None:
+        if self.generator is None or analysis.kind not in tuning()["generation"]["model_kinds"]:
             timings["total_ms"] = _ms(started)
             yield Event(answer=self._finish(self.compose.extractive(selection), selection, timings, "extractive", kind=analysis.kind))
             return
@@ -181,6 +200,22 @@ class Engine:
         text = self.compose.points(type(found)(kept, found.total, form=found.form))
         timings["total_ms"] = _ms(started)
         return self._finish(text, None, timings, "extractive", tuple(problems), analysis.kind)
+
+    def _cross(self, mode: str, question: str, named: list[str], scope: tuple[str, ...], timings: dict, started: float) -> Iterator[Event]:
+        """One verified row per document, each line streamed as soon as it is known."""
+        rows = []
+        for row in cross_rows(self.retriever, mode, question, named, scope, self.settings.top_k):
+            rows.append(row)
+            timings.setdefault("first_row_ms", _ms(started))
+            if mode == "compare":
+                yield Event(delta=self.compose.row_line(row) + "\n")
+        wanted = asked_value(question) if mode == "select" else None
+        kept = [r for r in rows if satisfies(r, wanted)] if mode == "select" else rows
+        text = self.compose.cross(mode, rows, kept)
+        timings["total_ms"] = _ms(started)
+        answer = self._finish(text, None, timings, "extractive", kind=mode)
+        refused = not any(r.paragraph is not None for r in rows)
+        yield Event(answer=replace(answer, refused=refused, rows=tuple(rows)))
 
     def _finish(self, text: str, selection: Selection | None, timings: dict, source: str, problems: tuple[str, ...] = (), kind: str = "") -> Answer:
         """Attach citations (the quoted sentence of each cited paragraph) to a verified text."""

@@ -55,3 +55,11 @@ class HistoryTooLong(HistoryError):
     def __init__(self, count: int, limit: int, unit: str) -> None:
         super().__init__(f"the history has {count} {unit}; the limit is {limit}")
         self.count, self.limit, self.unit = count, limit, unit
+
+
+class UnknownDocument(QuestionError):
+    """A scope that names documents the corpus does not hold (`ids`)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(f"unknown document(s): {', '.join(ids)}")
+        self.ids = list(ids)

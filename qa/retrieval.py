@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Collection
 
 import numpy as np
 
@@ -111,6 +112,8 @@ class Retriever:
         self.bm25 = BM25(index.paragraph_tokens)
         self.row_of = {key: i for i, key in enumerate(index.paragraph_keys)}
         self.chunk_rows = np.array([self.row_of[(c.doc, c.paragraph)] for c in index.chunks], dtype=np.int64)
+        years = [index.docs[d].paragraph(n).year for d, n in index.paragraph_keys]
+        self.paragraph_years = np.array([-1 if y is None else y for y in years], dtype=np.int64)
         years = [d.years for d in index.docs.values() if d.years]
         self.current_year = {doc_id: (max(d.years) if d.years else None) for doc_id, d in index.docs.items()}
         self._default_year = max((max(y) for y in years), default=None)
@@ -143,18 +146,38 @@ class Retriever:
         query = self.prepare(question)
         return self.search_query(query, k=k, sentences_per_hit=sentences_per_hit)
 
-    def search_query(self, query: Query, k: int = 5, sentences_per_hit: int = 3) -> list[Hit]:
+    def scope_mask(self, docs: Collection[str] | None) -> np.ndarray | None:
+        """Paragraph rows that belong to `docs` (None: every document)."""
+        if not docs:
+            return None
+        wanted = set(docs)
+        return np.array([doc in wanted for doc, _ in self.index.paragraph_keys], dtype=bool)
+
+    def paragraph_dense(self, chunk_scores: np.ndarray) -> np.ndarray:
+        """A paragraph's dense score: its best sentence plus a little of its second best."""
+        n_par = len(self.index.paragraph_keys)
+        order = np.lexsort((-chunk_scores, self.chunk_rows))
+        rows, scores = self.chunk_rows[order], chunk_scores[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        best = np.full(n_par, -1.0, dtype=np.float32)
+        best[rows[first]] = scores[first]
+        second_pos = np.flatnonzero(first) + 1
+        second_pos = second_pos[(second_pos < len(rows))]
+        second_pos = second_pos[rows[second_pos] == rows[second_pos - 1]]
+        second = np.full(n_par, -1.0, dtype=np.float32)
+        second[rows[second_pos]] = scores[second_pos]
+        return best + DENSE_SECOND_WEIGHT * np.maximum(second, 0)
+
+    def search_query(self, query: Query, k: int = 5, sentences_per_hit: int = 3, docs: Collection[str] | None = None) -> list[Hit]:
+        """The k best paragraphs for a prepared query, within `docs` when given."""
         n_par = len(self.index.paragraph_keys)
         chunk_scores = self.dense_scores(query)
-        best = np.full(n_par, -1.0, dtype=np.float32)
-        second = np.full(n_par, -1.0, dtype=np.float32)
-        for row, s in zip(self.chunk_rows, chunk_scores):
-            if s > best[row]:
-                best[row], second[row] = s, best[row]
-            elif s > second[row]:
-                second[row] = s
-        dense = best + DENSE_SECOND_WEIGHT * np.maximum(second, 0)
+        dense = self.paragraph_dense(chunk_scores)
         sparse = self.bm25.scores(tokenize(query.text))
+        mask = self.scope_mask(docs)
+        if mask is not None:
+            dense, sparse = np.where(mask, dense, -np.inf), np.where(mask, sparse, -np.inf)
 
         fused = np.zeros(n_par, dtype=np.float64)
         for weight, scores in ((DENSE_WEIGHT, dense), (BM25_WEIGHT, sparse)):
@@ -163,18 +186,16 @@ class Retriever:
             ranks[order] = np.arange(1, n_par + 1)
             fused += weight / (self.rrf_k + ranks)
         if query.years:
-            asked = set(query.years)
-            for row, (doc_id, number) in enumerate(self.index.paragraph_keys):
-                year = self.index.docs[doc_id].paragraph(number).year
-                if year is not None and year not in asked:
-                    fused[row] *= OTHER_YEAR_FACTOR
+            fused *= np.where(np.isin(self.paragraph_years, list(query.years)) | (self.paragraph_years < 0), 1.0, OTHER_YEAR_FACTOR)
+        if mask is not None:
+            fused = np.where(mask, fused, -np.inf)
 
         top = np.argsort(-fused, kind="stable")[:k]
-        wanted = set(top.tolist())
+        top = top[np.isfinite(fused[top])]
         by_row: dict[int, list[SentenceHit]] = {}
-        for chunk, row, s in zip(self.index.chunks, self.chunk_rows.tolist(), chunk_scores.tolist()):
-            if row in wanted:
-                by_row.setdefault(row, []).append(SentenceHit(chunk.index, chunk.part, chunk.text, s))
+        for i in np.flatnonzero(np.isin(self.chunk_rows, top)).tolist():
+            chunk = self.index.chunks[i]
+            by_row.setdefault(int(self.chunk_rows[i]), []).append(SentenceHit(chunk.index, chunk.part, chunk.text, float(chunk_scores[i])))
         hits = []
         for row in top:
             doc_id, number = self.index.paragraph_keys[row]

@@ -15,6 +15,7 @@ selector's clauses).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .claims import claim_problems
@@ -22,6 +23,7 @@ from .evidence import Selection
 from .grounding import agrees_with_span, check_answer, clean_generation, drop_echoed_years, novel_terms, parse_citations
 
 MAX_FACT_ANSWER_CHARS = 150
+ECHO = re.compile(r"(?:多少|第几|几[个项家名条所]?|什么|哪[个些里]?|吗|呢)[？?]?$")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ def verify_fact_answer(generated: str, selection: Selection, evidence: dict, que
         problems.append("empty answer")
     if refusal.rstrip("。") in text or "没有相关信息" in text:
         problems.append("model refused although the evidence is strong")
+    if ECHO.search(text):
+        problems.append("repeats the question instead of answering it")
     if len(text) > MAX_FACT_ANSWER_CHARS:
         problems.append("answer too long")
     if not agrees_with_span(text, spans, question):

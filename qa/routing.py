@@ -1,0 +1,74 @@
+"""Which documents a question is about: the places and titles it names, or the scope it was given.
+
+A document's names come from its own metadata, never from a list in code: its title without the
+year and the words for a report (“2026年江苏省政府工作报告” → 江苏省, 江苏), and the first word of
+its id (jiangsu), so that English questions route too. A question that names one document is
+answered from it alone; one that names several is a comparison (`qa.cross`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping
+
+REPORT_WORDS = re.compile(r"(?:(?:19|20)\d{2}年)|(?:人民)?政府工作报告.*$|工作报告.*$")
+ADMIN_SUFFIX = re.compile(r"(?:自治区|特别行政区|自治州|省|市|州|县|区)$")
+
+
+def _bare(place: str) -> str:
+    """A place without its administrative suffix; an autonomous region also without the name of its
+    people (广西壮族自治区 → 广西, 新疆维吾尔自治区 → 新疆): place names are two or three characters."""
+    bare = ADMIN_SUFFIX.sub("", place)
+    if bare != place and place.endswith("自治区"):
+        bare = re.sub(r"[\u4e00-\u9fff]族$", "", bare)
+        bare = bare[:2] if len(bare) > 3 else bare
+    return bare
+
+
+def names_of(doc_id: str, title: str) -> tuple[str, ...]:
+    """The names a question may use for a document: its place with and without the
+    administrative suffix, and the first word of its id; none shorter than two characters."""
+    place = REPORT_WORDS.sub("", title).strip(" -—·")
+    names = [place, _bare(place)]
+    first = re.split(r"[-_\s]", doc_id)[0]
+    if first.isascii() and first.isalpha():
+        names.append(first.lower())
+    return tuple(dict.fromkeys(n for n in names if len(n) >= 2))
+
+
+def named_documents(question: str, docs: Mapping) -> list[str]:
+    """Ids of the documents the question names, in the order it names them."""
+    lowered = question.lower()
+    found: list[tuple[int, str]] = []
+    for doc_id, doc in docs.items():
+        positions = [lowered.find(n.lower()) for n in names_of(doc_id, doc.title)]
+        positions = [p for p in positions if p >= 0]
+        if positions:
+            found.append((min(positions), doc_id))
+    return [doc_id for _, doc_id in sorted(found)]
+
+
+def short_name(doc_id: str, title: str) -> str:
+    """A short label for citations in the chat (江苏), falling back to the title."""
+    names = [n for n in names_of(doc_id, title) if not n.isascii()]
+    return names[-1] if names else title
+
+
+def check_scope(scope: Iterable[str] | None, docs: Mapping) -> tuple[str, ...]:
+    """The requested scope as document ids (empty: all); unknown ids raise `UnknownDocument`."""
+    from .errors import UnknownDocument
+
+    if not scope:
+        return ()
+    ids = tuple(dict.fromkeys(scope))
+    unknown = [d for d in ids if d not in docs]
+    if unknown:
+        raise UnknownDocument(unknown)
+    return ids
+
+
+def choose_scope(question_text: str, scope: tuple[str, ...], docs: Mapping) -> tuple[str, ...]:
+    """The documents to answer from: the documents the question names within the given scope,
+    else the given scope (empty: all). A question that names no document searches them all."""
+    named = [d for d in named_documents(question_text, docs) if not scope or d in scope]
+    return tuple(named) or scope
