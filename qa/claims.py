@@ -19,9 +19,8 @@ import re
 from functools import lru_cache
 
 from .lexicon import lexicon
+from .numbers import FIGURE  # one figure: digits of any script, an optional decimal part
 
-# One figure: digits with an optional decimal part, a percent sign or a Chinese magnitude after it.
-FIGURE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?")
 CLAUSE_END = re.compile(r"[，。；：！？,;:!?、（）()\n]")
 WINDOW = 14  # characters before a figure that can name its measure, within its clause
 

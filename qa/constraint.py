@@ -3,11 +3,11 @@
 A reply that copies figures from the evidence must not invent one (the small model mis-copies
 47455 as 27455). `NumberConstraint` masks the tokens that would complete a number not in the
 allowed set, or open one that is not a prefix of an allowed number; greedy decoding then picks
-the best remaining token. Numbers are runs of ASCII digits with at most one decimal point
-(`NUMBER`); thousands separators are ignored.
+the best remaining token. A number is what the grounding check calls a figure (`qa.numbers.FIGURE`,
+digits of any script, `４７４５５` being `47455`), so the constraint and the check never disagree;
+thousands separators are ignored.
 
-Left out: full-width and non-ASCII digits (not numbers here; the checker after generation sees
-them), units and signs (only the digits are constrained), and anything to do with models: torch
+Left out: units and signs (only the digits are constrained), and anything to do with models: torch
 is imported only to build masks.
 """
 
@@ -17,25 +17,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ASCII only: `\d` would match ５ and ٥ too
-_DIGIT = re.compile(r"[0-9]")
+from .numbers import FIGURE, ascii_digits, figures
+
+_DIGIT = re.compile(r"\d")  # a token that can write a digit, in any script
+DOTS = (".", "．")
 
 
 def normalize_numbers(values: Iterable[str]) -> frozenset[str]:
-    """The numbers written in `values` ("4,015亿元" → "4015", "-5.8%" → "5.8")."""
-    found: set[str] = set()
-    for value in values:
-        found.update(NUMBER.findall(str(value).replace(",", "")))
-    return frozenset(found)
+    """The numbers written in `values`, as ASCII ("4,015亿元" → "4015", "-5.8%" → "5.8", "４７" → "47")."""
+    return frozenset(f for value in values for f in figures(str(value)))
 
 
 def pending_number(text: str) -> str:
     """The number run at the end of `text` that may still grow ("增长5." → "5.", "共12" → "12", "。" → "").
 
-    A trailing "." after an integer is part of the run: it may start the decimals.
+    A trailing "." after an integer is part of the run: it may start the decimals. The run is
+    returned in ASCII digits ("增长５" → "5").
     """
+    text = ascii_digits(text[-80:])
     last = None
-    for last in NUMBER.finditer(text, max(0, len(text) - 64)):
+    for last in FIGURE.finditer(text, max(0, len(text) - 64)):
         pass
     if last is None:
         return ""
@@ -54,8 +55,8 @@ def number_token_allowed(pending: str, token_text: str, allowed: frozenset[str],
     prefix of an allowed number (an open "X." is also fine when X is allowed: the dot may end a
     sentence, and a digit after it would then be checked as "X.d").
     """
-    text = pending + token_text
-    for match in NUMBER.finditer(text):
+    text = ascii_digits(pending + token_text)
+    for match in FIGURE.finditer(text):
         number, end = match.group(), match.end()
         if end == len(text):
             if number not in prefixes:
@@ -72,7 +73,7 @@ def number_token_allowed(pending: str, token_text: str, allowed: frozenset[str],
 class DigitVocab:
     """What the number constraint needs to know of a vocabulary, computed once per tokenizer.
 
-    Only tokens with an ASCII digit, and the token "." alone, can break the constraint differently
+    Only tokens with a digit, and the token "." (or "．") alone, can break the constraint differently
     from a plain word: any other token without digits (".com", ").") ends an open number run exactly
     as a space does, since the number pattern needs a digit after a dot.
     """
@@ -83,16 +84,16 @@ class DigitVocab:
 
     @classmethod
     def of(cls, token_texts: Sequence[str]) -> "DigitVocab":
-        texts = {i: t for i, t in enumerate(token_texts) if t == "." or _DIGIT.search(t)}
+        texts = {i: t for i, t in enumerate(token_texts) if t in DOTS or _DIGIT.search(t)}
         return cls(len(token_texts), texts)
 
     @property
     def digit_ids(self) -> list[int]:
-        return [i for i, t in self.texts.items() if t != "."]
+        return [i for i, t in self.texts.items() if t not in DOTS]
 
     @property
     def dot_ids(self) -> list[int]:
-        return [i for i, t in self.texts.items() if t == "."]
+        return [i for i, t in self.texts.items() if t in DOTS]
 
     def id_tensor(self):
         import torch
@@ -110,7 +111,7 @@ class NumberConstraint:
             once per tokenizer: scanning a 150k vocabulary costs ~50 ms per request).
         allowed: strings holding the allowed numbers (normalized with `normalize_numbers`).
 
-    Only tokens that contain an ASCII digit, and ".", are checked one by one; every other token is
+    Only tokens that contain a digit, and ".", are checked one by one; every other token is
     allowed exactly when the open number run (if any) is already a complete allowed number. Masks are
     cached per open run, so a reply costs a handful of checks, not one per vocabulary entry per step.
     """

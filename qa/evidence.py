@@ -21,10 +21,10 @@ from functools import lru_cache
 
 from .analysis import Analysis
 from .lexicon import lexicon, tuning
+from .numbers import FIGURE
 from .retrieval import CorpusStats, Hit, Query
 from .text import precise_terms, synonyms, tokenize
 
-FIGURE = re.compile(r"\d+(?:\.\d+)?")
 CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
 RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|前[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+连冠|位居|位列|居全")
 NAME = re.compile(r"[“《「][^”》」]{2,30}[”》」]")

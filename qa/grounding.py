@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from .numbers import FIGURE, figure_value, figures
+
 CITATION = re.compile(r"[\[【［]([^\[\]【】［］]{0,40})[\]】］]")
 REF = re.compile(r"(?:(?P<doc>[^\s:：,，、;；]+)\s*[:：]\s*)?第?\s*(?P<num>\d{1,5})\s*段?")
-NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d])")
 QUOTED = re.compile(r"[“\"《「]([^”\"》」]{1,30})[”\"》」]")
 LATIN = re.compile(r"[A-Za-z][A-Za-z0-9&\-]{1,}")
 
@@ -59,8 +60,8 @@ def parse_citations(text: str) -> ParsedCitations:
 
 
 def numbers_in(text: str) -> list[str]:
-    """Figures written with digits, normalised (`4,015` → `4015`, `5.80` kept as written)."""
-    return NUMBER.findall(re.sub(r"(?<=\d),(?=\d{3})", "", text))
+    """Figures written with digits, normalised (`4,015` → `4015`, `４７` → `47`, `5.80` kept as written)."""
+    return figures(text)
 
 
 def names_in(text: str) -> list[str]:
@@ -125,8 +126,8 @@ UNIT = re.compile(r"\s*([%‰％]|[万亿千百]*[元户个家名人项所条座
 
 def _unit_after(text: str, number: str) -> str:
     """The unit written right after the first occurrence of `number` in `text` ("" if none)."""
-    for match in NUMBER.finditer(text):
-        if match.group(0) == number:
+    for match in FIGURE.finditer(text):
+        if figure_value(match.group(0)) == number:
             unit = UNIT.match(text, match.end())
             return unit.group(1) if unit else ""
     return ""

@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from . import errors
 from .engine import Answer, Engine, Event
 from .errors import HistoryError, HistoryTooLong, MalformedHistory, QuestionError  # noqa: F401 - HistoryError re-exported
 from .retrieval import Hit
 from .settings import Settings
+from .text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,6 @@ class Busy(RuntimeError):
 
 class Cancelled(RuntimeError):
     """The request was given up (deadline passed or client left) before the worker reached it."""
-
-
-# C0 controls except tab and newline, DEL, C1 controls, and lone surrogates (not encodable as UTF-8).
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """`text` without control characters and lone surrogates."""
-    return _UNSAFE.sub("", text)
 
 
 def check_history(history: Sequence[Any] | None, settings: Settings) -> list[dict]:

@@ -30,12 +30,19 @@ def _jieba():
     return jieba
 
 
-CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+# Terminal escape sequences, C0 controls except tab and newline, DEL, C1 controls, and lone
+# surrogates (not encodable as UTF-8): the one rule for text a caller sends (questions, history).
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without terminal escape sequences, control characters and lone surrogates."""
+    return CONTROL.sub("", text)
 
 
 def clean_question(text: str) -> str:
-    """A question without terminal escape sequences and control characters, stripped."""
-    return CONTROL.sub("", text).strip()
+    """A question cleaned with `clean_text`, stripped."""
+    return clean_text(text).strip()
 
 
 def tokenize(text: str) -> list[str]:
