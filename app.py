@@ -7,7 +7,6 @@ Settings come from qa.toml and QA_* environment variables (QA_HOST, QA_PORT, QA_
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 
@@ -28,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    serve(dataclasses.replace(settings, **overrides))
+    serve(settings.replace(**overrides))
     return 0
 
 

@@ -22,7 +22,6 @@ server's first request would). Left out: GPU timings, concurrency (see
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import os
 import tempfile
@@ -255,7 +254,7 @@ def run_bench(
     if cold_cache:
         say("cold start into an empty cache (converting the model)…")
         with tempfile.TemporaryDirectory(prefix="qa-bench-cache-") as tmp:
-            cold2 = measure_cold_start(dataclasses.replace(settings, cache_dir=Path(tmp)), items[0].question, timeout=1800)
+            cold2 = measure_cold_start(settings.replace(cache_dir=Path(tmp)), items[0].question, timeout=1800)
         result["cold_start_cold_cache_s"] = round(cold2["ready_s"], 3)
 
     say("index build…")

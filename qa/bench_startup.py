@@ -6,7 +6,6 @@ process has loaded or cached counts. Left out: the answer figures (`qa.bench`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import resource
@@ -46,11 +45,11 @@ print("DONE " + json.dumps({"answer": answer.text, "peak_rss_kb": resource.getru
 def settings_env(settings: Settings) -> dict[str, str]:
     """`QA_*` variables that reproduce `settings` in a child process."""
     env = {}
-    for f in dataclasses.fields(Settings):
-        value = getattr(settings, f.name)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
         if value is None:
             continue
-        env[f"QA_{f.name.upper()}"] = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
+        env[f"QA_{name.upper()}"] = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
     return env
 
 

@@ -7,7 +7,6 @@ line on stderr (`qa: error: …`) with exit status 1; usage errors exit 2 (argpa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -120,7 +119,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field] = value
-    return dataclasses.replace(settings, **overrides)
+    return settings.replace(**overrides)
 
 
 def read_questions(values: Sequence[str], stdin=None) -> Iterator[str]:
@@ -333,7 +332,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     logging.getLogger().setLevel(logging.INFO)  # say what was loaded and from where
     logging.getLogger("faiss").setLevel(logging.WARNING)
-    serve(dataclasses.replace(settings, **overrides))
+    serve(settings.replace(**overrides))
     return 0
 
 

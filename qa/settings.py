@@ -1,23 +1,32 @@
 """One settings object for the whole engine: defaults, an optional TOML file, `QA_*` environment overrides.
 
 Every component receives the values it needs explicitly; nothing here loads a model or touches the
-network. Precedence, lowest first: dataclass defaults → `qa.toml` (or the file named by `QA_CONFIG`)
-→ `QA_<FIELD>` environment variables → command-line options (applied by the CLI with `replace`).
+network. `Settings` is a pydantic-settings model, so every value is checked against its field's
+type wherever it comes from: `QA_TOP_K=five`, or `maybe` for a yes/no setting, is an error that
+names the variable, never a silent default. Precedence, lowest first: the defaults below →
+`qa.toml` (or the file named by `QA_CONFIG`) → `QA_<FIELD>` environment variables (`load_settings`)
+→ command-line options (applied by the CLI with `settings.replace(...)`).
+
+`Settings(...)` alone reads neither the file nor the environment: it is the defaults and what is
+passed, so tests and library callers get exactly what they ask for.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import tomllib
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+ENV_PREFIX = "QA_"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Configuration of the engine; see the README for what each field does."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid", validate_default=True)
 
     seeds_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
@@ -30,9 +39,9 @@ class Settings:
     rrf_k: int = 60
 
     # Generation
-    generator: str = "local"  # "local", "openai" or "extractive" (no language model)
+    generator: Literal["local", "openai", "extractive"] = "local"  # "extractive": no language model
     model: str = "qwen2.5-coder-0.5b"  # bundled name, a local directory or a hub model id
-    quantize: str = "int8"  # "int8" (dynamic, linear layers) or "none"
+    quantize: Literal["int8", "none"] = "int8"  # "int8" (dynamic, linear layers) or "none"
     threads: int = 2
     max_new_tokens: int = 64
     draft_tokens: int = 4  # prompt-lookup draft tokens verified per step (0: one token per step)
@@ -52,50 +61,62 @@ class Settings:
     api_keys: str = ""  # comma-separated; when set, /api/*, /v1/* and the web chat require one
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; "" = CORS off
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the file and QA_* are read by load_settings only
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with `changes` applied and checked like any other value (a wrong type raises)."""
+        return type(self)(**{**self.model_dump(), **changes})
 
 
-def _coerce(value: str, target: Any) -> Any:
-    """Convert an environment string to the type of the field's default."""
-    if isinstance(target, bool):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(target, int):
-        return int(value)
-    if isinstance(target, float):
-        return float(value)
-    if isinstance(target, Path) or target is None:
-        return Path(value) if value else None
-    return value
+class _EnvSource(EnvSettingsSource):
+    """`QA_*` variables from a given mapping instead of `os.environ` (as the .env source reads a file)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items() if v != ""}
 
 
-def load_settings(environ: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, config_file: Path | None = None, settings_cls: type[Settings] = Settings) -> Settings:
     """Build Settings from defaults, an optional TOML file and `QA_*` variables.
 
     Raises:
-        ValueError: an unknown key in the file, or a value of the wrong type.
+        ValueError: an unknown key in the file, or a value of the wrong type; the message names the
+            file and key, or the variable, and what was wrong.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    defaults = Settings()
-    names = {f.name for f in fields(Settings)}
-
     path = config_file or (Path(env["QA_CONFIG"]) if env.get("QA_CONFIG") else Path("qa.toml"))
-    if path.is_file():
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        for key, val in data.items():
-            values[key] = _coerce(str(val), getattr(defaults, key)) if isinstance(val, str) else val
+    from_file = TomlConfigSettingsSource(settings_cls, toml_file=path)() if path.is_file() else {}
+    from_env = _EnvSource(settings_cls, env)()
+    try:
+        return settings_cls(**{**from_file, **from_env})
+    except ValidationError as exc:
+        raise ValueError(_explain(exc, path, from_env, settings_cls)) from None
 
-    for name in names:
-        raw = env.get(f"QA_{name.upper()}")
-        if raw is None:
-            continue
-        try:
-            values[name] = _coerce(raw, getattr(defaults, name))
-        except ValueError as exc:
-            raise ValueError(f"QA_{name.upper()}={raw!r}: {exc}") from None
-    return dataclasses.replace(defaults, **values)
+
+def _explain(exc: ValidationError, path: Path, from_env: Mapping[str, Any], settings_cls: type[Settings]) -> str:
+    """One line per bad value: `QA_TOP_K='five': Input should be a valid integer…` or `qa.toml: unknown setting x`."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown setting {name}; known: {', '.join(sorted(settings_cls.model_fields))}")
+        elif name in from_env:
+            lines.append(f"{ENV_PREFIX}{name.upper()}={from_env[name]!r}: {error['msg']}")
+        else:
+            lines.append(f"{path}: {name} = {error['input']!r}: {error['msg']}")
+    return "; ".join(lines)
 
 
 def project_root() -> Path:

@@ -7,7 +7,6 @@ extractive mode (real index and retrieval, no language model) so that tests take
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import threading
 import time
@@ -27,7 +26,7 @@ def free_port() -> int:
 
 
 def extractive_settings(seeds: Path, index_dir: Path, **changes) -> Settings:
-    return dataclasses.replace(Settings(seeds_dir=seeds, index_dir=index_dir, generator="extractive"), **changes)
+    return Settings(seeds_dir=seeds, index_dir=index_dir, generator="extractive").replace(**changes)
 
 
 @contextmanager

@@ -223,8 +223,8 @@ def test_make_generator_choices():
     assert make_generator(Settings(generator="extractive")) is None
     gen = make_generator(Settings(generator="openai", openai_base_url="http://h:1/v1", openai_model="m", openai_api_key="k"))
     assert isinstance(gen, OpenAIGenerator) and gen.base_url == "http://h:1/v1" and gen.api_key == "k"
-    with pytest.raises(ValueError, match="unknown generator"):
-        make_generator(Settings(generator="magic"))
+    with pytest.raises(ValueError, match="generator"):
+        Settings(generator="magic")  # refused when the settings are made, before any generator
 
 
 def test_importing_loads_no_model():

@@ -217,7 +217,7 @@ def test_key_matching_and_settings():
 
 
 def test_api_keys_are_required_when_set(settings, engine):
-    keyed = Settings(**{**settings.__dict__, "api_keys": "s3cret, other"})
+    keyed = settings.replace(api_keys="s3cret, other")
     with running(create_app(keyed, engine), wait_ready=False) as url:
         for path in ("/api/documents", f"/api/documents/{DOC}/paragraphs/4", "/v1/models", "/api/nothing"):
             assert error(httpx.get(url + path), 401, "unauthorized")
@@ -248,7 +248,7 @@ def test_cors_is_off_by_default_and_configurable(base, settings, engine):
     assert "access-control-allow-origin" not in httpx.get(f"{base}/api/documents", headers=origin).headers
     pre = httpx.options(f"{base}/api/ask", headers={**origin, "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in pre.headers
-    allowed = Settings(**{**settings.__dict__, "cors_origins": "https://app.example"})
+    allowed = settings.replace(cors_origins="https://app.example")
     with running(create_app(allowed, engine)) as url:
         ok = httpx.get(f"{url}/api/documents", headers={"Origin": "https://app.example"})
         assert ok.headers["access-control-allow-origin"] == "https://app.example"
@@ -339,7 +339,7 @@ class SlowGenerator:
 
 
 def slow_app(settings, engine, generator, **changes):
-    limited = Settings(**{**settings.__dict__, **changes})
+    limited = settings.replace(**changes)
     return create_app(limited, Engine(engine.retriever, generator, limited))
 
 
