@@ -227,7 +227,7 @@ def run_bench(
         cold_cache: also time a cold start into an empty cache directory (converts the model: minutes).
     """
     from .builder import build_engine
-    from .models import prepare_model
+    from .generators import prepare_local_model
 
     if settings.generator != "local":
         raise BenchError(f"qa bench compares local models; the generator is {settings.generator!r} (use --generator local)")
@@ -242,7 +242,7 @@ def run_bench(
         raise BenchError(f"{questions_file} holds no questions")
     naive_items = items[:naive_limit] if naive_limit is not None else items
     started = time.perf_counter()
-    model_dir = prepare_model(settings.model, settings.cache_dir, progress=False)  # a warm model cache, as promised
+    model_dir = prepare_local_model(settings, progress=False)  # a warm model cache, as promised
 
     say("cold start (fresh process)…")
     cold = measure_cold_start(settings, items[0].question)
@@ -293,9 +293,15 @@ def measure_naive(engine, model_dir, settings: Settings, items: list[EvalItem], 
     Frees the engine's own model first (two models at once would not fit the memory target).
     """
     from .local_generator import LocalGenerator
+    from .models import drop_weights, has_weights, restore_weights
 
     engine.generator = None
     gc.collect()
+    had_weights = has_weights(model_dir)
+    if not had_weights:
+        if progress:
+            progress("converting the float32 weights for the naive side (dropped again afterwards)…")
+        restore_weights(model_dir)
     loaded = time.perf_counter()
     generator = LocalGenerator(model_dir, threads=settings.threads, quantize="none", lean=False, draft_tokens=0, name="naive")
     load_s = time.perf_counter() - loaded
@@ -305,6 +311,8 @@ def measure_naive(engine, model_dir, settings: Settings, items: list[EvalItem], 
     naive.load_s = load_s
     del generator
     gc.collect()
+    if not had_weights:
+        drop_weights(model_dir)  # keep on disk only what runs
     return naive
 
 

@@ -229,13 +229,14 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
     name = args.model or settings.model
     started = time.perf_counter()
-    path = prepare_model(name, settings.cache_dir, progress=True, force=args.force)
-    if settings.quantize == "int8":  # quantize once here, so that starting the app does not
-        from .models import prepare_int8
+    int8 = settings.quantize == "int8"
+    path = prepare_model(name, settings.cache_dir, progress=True, force=args.force, weights=not int8 or args.force)
+    if int8:  # quantize once here, so that starting the app does not; then keep only what runs
+        from .int8_files import prepare_int8
 
         quantized_at = time.perf_counter()
-        int8_file = prepare_int8(path, settings.cache_dir)
-        print(f"int8 weights in {int8_file} ({time.perf_counter() - quantized_at:.1f}s; made once, then loaded)", file=sys.stderr)
+        int8_file = prepare_int8(path, settings.cache_dir, force=args.force, keep_weights=False)
+        print(f"int8 weights in {int8_file} ({time.perf_counter() - quantized_at:.1f}s; made once, then loaded; float32 weights not kept)", file=sys.stderr)
     print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0
 

@@ -13,7 +13,7 @@ forward takes ~29 ms, with bit-identical logits. It runs the computation with pl
   call (M rows cost little more than one: the weights are read once).
 
 `LeanDecoder.from_tensors` builds the decoder from an int8 model's plain tensors (read by
-`qa.models.load_lean_int8` from one safetensors file) without transformers' model code: ~1.5 s
+`qa.int8_files.load_lean_int8` from one safetensors file) without transformers' model code: ~1.5 s
 instead of ~3.5 s for unpickling a quantized transformers model (fbgemm re-packing, in two threads
 here, is most of it). The int8 kernels come from `qa.int8layers`, the one module that uses torch's
 private quantized API. `LeanDecoder.supports(model)` says whether a model has the shape this code implements (Qwen2 /
@@ -124,7 +124,7 @@ class LeanDecoder:
     """Runs a Qwen2/Llama-style causal LM (float32 or int8 dynamic-quantized) token-efficiently.
 
     Build it with `from_model` (a loaded transformers model; weights shared, not copied) or
-    `from_tensors` (int8 matrices read from a file by `qa.models.load_lean_int8`: no transformers
+    `from_tensors` (int8 matrices read from a file by `qa.int8_files.load_lean_int8`: no transformers
     model is built at all, which is what makes a cold start fast).
     """
 
@@ -163,7 +163,7 @@ class LeanDecoder:
     def from_tensors(cls, shape: LeanShape, tensors: dict[str, Any], *, workers: int = 2) -> "LeanDecoder":
         """A decoder from plain tensors: per matrix `<name>.int8`, `<name>.qparams` (scale, zero point)
         and optional `<name>.bias`; `embed`, `norm` and each layer's `input_norm` / `post_norm`
-        (the layout `qa.models.save_lean_int8` writes).
+        (the layout `qa.int8_files.save_lean_int8` writes).
 
         The int8 matrices are packed for fbgemm in `workers` threads (packing releases the GIL);
         the output layer is packed as row slices (fbgemm packs small matrices faster).

@@ -11,6 +11,7 @@ implementations, torch and transformers are imported when a generator is made.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,10 +36,24 @@ class Generator(Protocol):
     ) -> Iterator[str]: ...
 
 
+def prepare_local_model(settings: Settings, progress: bool = True) -> Path:
+    """The model folder of `settings.model`, with what running it needs: the int8 file (made once;
+    after `qa models` this is a check) or, with `quantize = "none"`, the float32 weights."""
+    from .int8_files import prepare_int8
+    from .models import prepare_model
+
+    int8 = settings.quantize == "int8"
+    model_dir = prepare_model(settings.model, settings.cache_dir, progress=progress, weights=not int8)
+    if int8:
+        prepare_int8(model_dir, settings.cache_dir)
+    return model_dir
+
+
 def make_generator(settings: "Settings", *, progress: bool = True) -> Generator | None:
     """The generator named by `settings.generator`; None for "extractive" (no language model).
 
-    "local" prepares the model files first (`qa.models.prepare_model`; converts once, then cached).
+    "local" prepares the model files first (`qa.models.prepare_model`, `qa.int8_files.prepare_int8`;
+    made once, then cached): with int8, the int8 file is all it needs, not the float32 weights.
     """
     kind = settings.generator
     if kind == "extractive":
@@ -51,9 +66,9 @@ def make_generator(settings: "Settings", *, progress: bool = True) -> Generator 
         )
     if kind == "local":
         from .local_generator import LocalGenerator
-        from .models import int8_cache_path, prepare_model
+        from .int8_files import int8_cache_path
 
-        model_dir = prepare_model(settings.model, settings.cache_dir, progress=progress)
+        model_dir = prepare_local_model(settings, progress)
         return LocalGenerator(
             model_dir,
             threads=settings.threads,

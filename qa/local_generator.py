@@ -6,7 +6,7 @@ the number constraint (`qa.constraint`) so that every number written is one of t
 decode paths give the same greedy choices:
 
 - the lean fast path (Qwen2/Llama-style models): `qa.fastlm.LeanDecoder` on int8 weights loaded
-  from one safetensors file (`qa.models.load_lean_int8`), with prompt-lookup drafts
+  from one safetensors file (`qa.int8_files.load_lean_int8`), with prompt-lookup drafts
   (`qa.fastlm.propose_drafts`) verified several tokens per call;
 - transformers' forward, one token per call, for any other causal LM (int8 or float32).
 
@@ -49,8 +49,8 @@ class LocalGenerator:
         threads: torch intra-op threads (process-wide setting; inter-op threads are set to 1).
         quantize: "int8" (dynamic quantization of linear layers) or "none" (float32).
         name: shown in answers and logs; defaults to the directory name.
-        int8_cache: file for the quantized model (see `qa.models.load_int8_model`; the lean decoder's
-            file is `qa.models.lean_cache_path(int8_cache)`); None: quantize at every start.
+        int8_cache: file for the quantized model (see `qa.int8_files.load_int8_model`; the lean decoder's
+            file is `qa.int8_files.lean_cache_path(int8_cache)`); None: quantize at every start.
         lean: run Qwen2/Llama-style models on `qa.fastlm.LeanDecoder` (False: transformers' forward).
         draft_tokens: prompt-lookup draft tokens verified per call by the lean decoder (0: none).
 
@@ -70,7 +70,8 @@ class LocalGenerator:
         lean: bool = True,
         draft_tokens: int = 4,
     ):
-        from .models import lean_supported, read_json
+        from .int8_files import lean_supported
+        from .models import read_json
 
         if quantize not in {"int8", "none"}:
             raise ValueError(f"quantize must be 'int8' or 'none', not {quantize!r}")
@@ -282,7 +283,7 @@ def _load(model_dir: Path, quantize: str, use_lean: bool, int8_cache: str | Path
     import torch
 
     from .fastlm import LeanDecoder
-    from .models import lean_cache_path, load_int8_model, load_lean_int8
+    from .int8_files import lean_cache_path, load_int8_model, load_lean_int8
 
     tokenizer: dict[str, Any] = {}
 

@@ -172,7 +172,7 @@ def test_an_interrupted_reply_does_not_change_the_next_one():
 
 
 def test_saved_int8_file_loads_a_decoder_with_identical_logits(tmp_path):
-    from qa.models import read_lean_int8, save_lean_int8, saved_key
+    from qa.int8_files import read_lean_int8, save_lean_int8, saved_key
 
     model = quantize_linear_int8(tiny_model(7))
     path = tmp_path / "m.lean-int8.safetensors"

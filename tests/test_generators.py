@@ -254,10 +254,12 @@ def qa_messages(context: str, question: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def local_generator():
     from qa.local_generator import LocalGenerator
-    from qa.models import int8_cache_path, prepare_model
+    from qa.int8_files import int8_cache_path, prepare_int8
+    from qa.models import prepare_model
 
     cache_dir = project_root() / ".cache"
-    model_dir = prepare_model("qwen2.5-coder-0.5b", cache_dir, progress=False)
+    model_dir = prepare_model("qwen2.5-coder-0.5b", cache_dir, progress=False, weights=False)
+    prepare_int8(model_dir, cache_dir)
     return LocalGenerator(model_dir, threads=2, quantize="int8", int8_cache=int8_cache_path(model_dir, cache_dir))
 
 
@@ -318,7 +320,7 @@ def _tiny_model_dir(tmp_path):
 def test_int8_cache_is_written_once_and_loads_an_identical_model(tmp_path):
     import torch
 
-    from qa.models import int8_cache_path, load_int8_model
+    from qa.int8_files import int8_cache_path, load_int8_model
 
     model_dir = _tiny_model_dir(tmp_path)
     cache = int8_cache_path(model_dir, tmp_path / "cache")
@@ -334,7 +336,7 @@ def test_int8_cache_is_written_once_and_loads_an_identical_model(tmp_path):
 
 
 def test_int8_cache_is_rebuilt_when_the_weights_change(tmp_path):
-    from qa.models import int8_cache_path, load_int8_model
+    from qa.int8_files import int8_cache_path, load_int8_model
 
     model_dir = _tiny_model_dir(tmp_path)
     cache = int8_cache_path(model_dir, tmp_path / "cache")
@@ -352,7 +354,7 @@ def test_int8_cache_is_rebuilt_when_the_weights_change(tmp_path):
 def test_lean_int8_file_is_written_once_reused_and_rebuilt_when_stale(tmp_path):
     import torch
 
-    from qa.models import int8_cache_path, lean_cache_path, load_int8_model, load_lean_int8
+    from qa.int8_files import int8_cache_path, lean_cache_path, load_int8_model, load_lean_int8
 
     model_dir = _tiny_model_dir(tmp_path)
     path = lean_cache_path(int8_cache_path(model_dir, tmp_path / "cache"))

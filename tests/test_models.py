@@ -189,13 +189,43 @@ def test_real_parts_assemble_to_the_published_checksum(tmp_path):
 
 @pytest.mark.slow
 def test_real_bundled_model_prepares_and_is_cached():
-    """Converts on the first run (~60 s on 2 cores), then returns the project cache in milliseconds."""
+    """Converts on the first run (~60 s on 2 cores), then returns the project cache in milliseconds.
+
+    Without the float32 weights (`qa models` drops them once the int8 file is made): what runs is there.
+    """
     cache = project_root() / ".cache"
-    path = prepare_model("qwen2.5-coder-0.5b", cache, progress=False)
-    assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
-    assert (path / "tokenizer.json").is_file()
+    path = prepare_model("qwen2.5-coder-0.5b", cache, progress=False, weights=False)
+    assert (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
     config = json.loads((path / "config.json").read_text())
     assert config["model_type"] == "qwen2" and "quantization_config" not in config
     started = time.perf_counter()
-    assert prepare_model("qwen2.5-coder-0.5b", cache, progress=False) == path
+    assert prepare_model("qwen2.5-coder-0.5b", cache, progress=False, weights=False) == path
     assert time.perf_counter() - started < 0.05
+
+
+def test_float32_weights_are_dropped_and_made_again_only_when_asked(fake_bundle, tmp_path):
+    """Keep on disk only what runs: the int8 file stays current without the float32 weights."""
+    from qa.int8_files import int8_key
+    from qa.models import drop_weights, has_weights, restore_weights
+
+    _, _, calls = fake_bundle
+    cache = tmp_path / "cache"
+    path = prepare_model("fake-tiny", cache, progress=False)
+    key = int8_key(path)
+    assert drop_weights(path) == len(b"weights") and not has_weights(path)
+    assert (path / "config.json").is_file() and (path / MARKER_FILE).is_file()  # tokenizer and config stay
+    assert int8_key(path) == key  # the int8 file made before is still current
+    assert prepare_model("fake-tiny", cache, progress=False, weights=False) == path and len(calls) == 1
+    assert prepare_model("fake-tiny", cache, progress=False) == path and len(calls) == 2  # asked for: made again
+    drop_weights(path)
+    assert restore_weights(path) == path and has_weights(path) and len(calls) == 3
+
+
+def test_a_folder_not_converted_here_keeps_its_weights(tmp_path):
+    from qa.models import drop_weights
+
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "config.json").write_text("{}")
+    (own / "model.safetensors").write_bytes(b"weights")
+    assert drop_weights(own) == 0 and (own / "model.safetensors").exists()
