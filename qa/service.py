@@ -152,7 +152,6 @@ class EngineService:
         self._engine: Engine | None = None
         self._loader: Callable[[], Engine] | None = None
         self._error: str | None = None
-        self._ready = threading.Event()
         self._started = threading.Lock()
         self._thread: threading.Thread | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-engine")
@@ -197,19 +196,6 @@ class EngineService:
             info["models"]["embedder"],
             info["models"]["generator"] + (f" ({info['models']['generator_path']})" if "generator_path" in info["models"] else ""),
         )
-        self._ready.set()
-
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until loaded (True) or until `timeout` seconds pass or loading failed (False)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._ready.is_set():
-            if self._error is not None:
-                return False
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            self._ready.wait(0.1 if remaining is None else min(0.1, remaining))
-        return True
 
     @property
     def settings(self) -> Settings:
@@ -217,10 +203,6 @@ class EngineService:
         if self._settings is not None:
             return self._settings
         return self._engine.settings if self._engine is not None else Settings()
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
 
     @property
     def error(self) -> str | None:
