@@ -10,7 +10,7 @@ Measures, on a question file like `tests/data/dev.jsonl`:
   drafts, compact evidence, the number constraint):
   retrieval latency, time to first token, decode tokens/s, end-to-end answer latency (p50/p95),
   accuracy with `qa eval`'s rules, and the process's peak resident memory at that point;
-- for the naive configuration, on the same questions: float32, transformers' own forward one token
+- for the naive configuration, on the same questions: float32, transformers' own generate() one token
   per call, the top 3 whole paragraphs as context, no evidence selection and no
   number constraint; then the ratios.
 
@@ -288,7 +288,7 @@ def run_bench(
 
 
 def measure_naive(engine, model_dir, settings: Settings, items: list[EvalItem], *, warm_up: bool, progress=None) -> Run:
-    """The naive side: a float32 model on transformers' forward, one token per call, no drafts.
+    """The naive side: a float32 model on transformers' generate() (`qa.plain_decode`), one token per call, no drafts.
 
     Frees the engine's own model first (two models at once would not fit the memory target).
     """

@@ -235,7 +235,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         from .int8_files import prepare_int8
 
         quantized_at = time.perf_counter()
-        int8_file = prepare_int8(path, settings.cache_dir, force=args.force, keep_weights=False)
+        int8_file = prepare_int8(path, settings.cache_dir, lean=settings.decoder == "lean", force=args.force, keep_weights=False)
         print(f"int8 weights in {int8_file} ({time.perf_counter() - quantized_at:.1f}s; made once, then loaded; float32 weights not kept)", file=sys.stderr)
     print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0

@@ -45,7 +45,7 @@ def prepare_local_model(settings: Settings, progress: bool = True) -> Path:
     int8 = settings.quantize == "int8"
     model_dir = prepare_model(settings.model, settings.cache_dir, progress=progress, weights=not int8)
     if int8:
-        prepare_int8(model_dir, settings.cache_dir)
+        prepare_int8(model_dir, settings.cache_dir, lean=settings.decoder == "lean")
     return model_dir
 
 
@@ -76,5 +76,6 @@ def make_generator(settings: "Settings", *, progress: bool = True) -> Generator 
             name=f"local:{settings.model}",
             int8_cache=int8_cache_path(model_dir, settings.cache_dir),
             draft_tokens=settings.draft_tokens,
+            lean=settings.decoder == "lean",
         )
     raise ValueError(f"unknown generator {kind!r}; choose 'local', 'openai' or 'extractive'")

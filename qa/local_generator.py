@@ -8,7 +8,9 @@ decode paths give the same greedy choices:
 - the lean fast path (Qwen2/Llama-style models): `qa.fastlm.LeanDecoder` on int8 weights loaded
   from one safetensors file (`qa.int8_files.load_lean_int8`), with prompt-lookup drafts
   (`qa.fastlm.propose_drafts`) verified several tokens per call;
-- transformers' forward, one token per call, for any other causal LM (int8 or float32).
+- transformers' own `generate()` (`qa.plain_decode`), with the constraint as a logits processor
+  and `prompt_lookup_num_tokens` drafts, for any other causal LM (int8 or float32), or when asked
+  for (`QA_DECODER=transformers`): the plain path, and `qa bench`'s naive baseline.
 
 Left out: sampling, batching, stop strings; a prefix KV cache shared between requests (int8
 quantizes activations per call, so a prompt computed in two parts changed replies).
@@ -16,7 +18,6 @@ quantizes activations per call, so a prompt computed in two parts changed replie
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from pathlib import Path
@@ -51,8 +52,8 @@ class LocalGenerator:
         name: shown in answers and logs; defaults to the directory name.
         int8_cache: file for the quantized model (see `qa.int8_files.load_int8_model`; the lean decoder's
             file is `qa.int8_files.lean_cache_path(int8_cache)`); None: quantize at every start.
-        lean: run Qwen2/Llama-style models on `qa.fastlm.LeanDecoder` (False: transformers' forward).
-        draft_tokens: prompt-lookup draft tokens verified per call by the lean decoder (0: none).
+        lean: run Qwen2/Llama-style models on `qa.fastlm.LeanDecoder` (False: transformers' generate()).
+        draft_tokens: prompt-lookup draft tokens verified per call, on either path (0: none).
 
     `last_stats` holds the timings of the latest call: prompt_tokens, new_tokens, prefill_s, ttft_s,
     decode_s, prefill_tokens_per_s, decode_tokens_per_s, total_s, forward_calls (prompt_calls of
@@ -84,12 +85,8 @@ class LocalGenerator:
         self.tokenizer, self.model, self.lean = _load(
             self.model_dir, quantize, lean and lean_supported(self.model_dir), int8_cache, threads
         )
-        self.draft_tokens = max(0, int(draft_tokens)) if self.lean is not None else 0
+        self.draft_tokens = max(0, int(draft_tokens))
         self._lean_cache = None  # the lean decoder's KV cache, reused (its length reset) by every reply
-        if self.model is not None:
-            # transformers 5.2x renamed the forward argument `past_key_values` to `cache`.
-            params = inspect.signature(self.model.forward).parameters
-            self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self.eos_ids = self._stop_ids()
         self._token_texts: list[str] | None = None
         self._digit_vocab: DigitVocab | None = None
@@ -134,14 +131,6 @@ class LocalGenerator:
 
     def _encode(self, text: str):
         return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-
-    def _forward(self, input_ids, cache, logits_to_keep: int = 0):
-        return self.model(input_ids=input_ids, use_cache=True, logits_to_keep=logits_to_keep, **{self._cache_arg: cache})
-
-    def _new_cache(self):
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.model.config)
 
     def token_texts(self) -> list[str]:
         """The decoded text of every token id, padded to the model's vocabulary size (cached)."""
@@ -207,25 +196,11 @@ class LocalGenerator:
         return "".join(self.stream(messages, **kwargs))
 
     def _steps_transformers(self, input_ids, reply: "_Reply", max_new_tokens: int) -> Iterator[str]:
-        """The greedy loop on transformers' forward, one token per call (any causal LM)."""
-        import torch
+        """The plain path: transformers' generate(), greedy, constrained, streamed (any causal LM)."""
+        from .plain_decode import generate_steps
 
-        stats = reply.stats
-        with torch.inference_mode():
-            cache = self._new_cache()
-            logits = self._forward(input_ids, cache, logits_to_keep=1).logits[0, -1]
-            stats["prompt_calls"] += 1
-            stats["forward_calls"] += 1
-            reply.prefilled()
-            while len(reply.ids) < max_new_tokens:
-                next_id = reply.pick(logits)
-                if next_id in self.eos_ids:
-                    break
-                yield reply.add(next_id)
-                if len(reply.ids) >= max_new_tokens:
-                    break
-                logits = self._forward(torch.tensor([[next_id]]), cache, logits_to_keep=1).logits[0, -1]
-                stats["forward_calls"] += 1
+        reply.stats["decoder"] = "transformers"
+        return generate_steps(self.model, input_ids, reply, max_new_tokens, self.eos_ids, self.draft_tokens)
 
     def _steps_lean(self, ids: list[int], reply: "_Reply", max_new_tokens: int) -> Iterator[str]:
         """The greedy loop on the lean decoder, with prompt-lookup drafts verified in one call.

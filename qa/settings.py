@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     threads: int = 2
     max_new_tokens: int = 64
     draft_tokens: int = 4  # prompt-lookup draft tokens verified per step (0: one token per step)
+    decoder: Literal["lean", "transformers"] = "lean"  # the lean int8 decoder, or transformers' generate()
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str = ""
