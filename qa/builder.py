@@ -35,6 +35,22 @@ def build_retriever(settings: Settings, embedder: Embedder | None = None) -> Ret
     return retriever
 
 
+def reload_engine(engine):
+    """A new Engine over the store's texts and index as they are now, with `engine`'s embedder,
+    generator and settings. Texts and index are read under the store's shared lock, so they belong
+    together (a writer holds it exclusively until both are written)."""
+    from .engine import Engine
+    from .store import store_lock
+
+    settings, embedder = engine.settings, engine.retriever.embedder
+    with store_lock(settings.seeds_dir, shared=True):
+        docs = load_corpus(settings.seeds_dir)
+        index = load_index(settings.index_dir, docs, embedder.id)
+    retriever = Retriever(index, embedder, rrf_k=settings.rrf_k)
+    retriever.warm_up()
+    return Engine(retriever, engine.generator, settings)
+
+
 def build_generator(settings: Settings):
     """The generator the settings name, or None for the extractive answerer."""
     if settings.generator == "extractive":

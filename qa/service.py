@@ -197,6 +197,11 @@ class EngineService:
             info["models"]["generator"] + (f" ({info['models']['generator_path']})" if "generator_path" in info["models"] else ""),
         )
 
+    def replace_engine(self, engine: Engine) -> None:
+        """Serve `engine` from now on (the store changed). One assignment: a call that already
+        took the old engine finishes with it; the next one gets the new."""
+        self._engine = engine
+
     @property
     def settings(self) -> Settings:
         """The limits: the settings given, else the loaded engine's, else the defaults."""

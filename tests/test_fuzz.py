@@ -24,8 +24,14 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def served(real_index):
-    settings_ = extractive_settings(*real_index)
+def served(real_index, tmp_path_factory):
+    """The server over a private copy of the session index: fuzzed uploads and removals may change it."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("fuzz")
+    for name, source in zip(("seeds", "index"), real_index):
+        shutil.copytree(source, base / name)
+    settings_ = extractive_settings(base / "seeds", base / "index")
     with running(create_app(settings_, build_engine(settings_))) as url:
         yield url
 

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 
 from .. import __version__
 from ..engine import Answer, Engine
+from ..live_store import LiveStore
 from ..service import EngineService, as_service, check_history
 from ..settings import Settings, split_list
 from .errors import ApiError, ApiKeys, RequestGuard, add_error_handlers
@@ -34,6 +35,7 @@ class ApiContext:
     def __init__(self, service: EngineService, settings: Settings | None) -> None:
         self.service = service
         self._settings = settings
+        self.store = LiveStore(service)
 
     @property
     def settings(self) -> Settings:
@@ -85,7 +87,7 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
             (called in a background thread at start-up).
         settings: limits (max_question_chars); defaults to the engine's settings.
     """
-    from . import documents, openai, rest
+    from . import documents, openai, rest, uploads
 
     service = as_service(engine_or_loader, settings)
 
@@ -107,16 +109,17 @@ def create_api(engine_or_loader: Engine | EngineService | Callable[[], Engine], 
     app.state.api = ApiContext(service, settings)
     limits = app.state.api.settings
     # Starlette runs the last added outermost: CORS, then the key check, then the body checks.
-    app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes, skip=(uploads.UPLOAD_PATH,))
+    app.add_middleware(uploads.DocumentWrites, keys=split_list(limits.api_keys), host=limits.host)
     app.add_middleware(ApiKeys, keys=split_list(limits.api_keys))
     origins = split_list(limits.cors_origins)
     if origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600,
         )
     add_error_handlers(app)
-    routers = (rest.router, documents.router, openai.router)
+    routers = (rest.router, documents.router, uploads.router, openai.router)
     for router in routers:
         app.include_router(router)
     app.state.routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]  # for 405 vs 404

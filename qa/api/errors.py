@@ -158,11 +158,11 @@ class RequestGuard:
     """ASGI middleware for /api and /v1 request bodies: at most `max_bytes` (413, declared or streamed),
     JSON only (415), valid UTF-8 (400) and no lone surrogates (400), checked before any endpoint runs."""
 
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, skip: Sequence[str] = ()) -> None:
+        self.app, self.max_bytes, self.skip = app, max_bytes, tuple(skip)  # skip: paths another guard checks (uploads)
 
     async def __call__(self, scope, receive, send):
-        if not _guarded(scope) or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if not _guarded(scope) or scope["method"] not in ("POST", "PUT", "PATCH") or scope["path"].rstrip("/") in self.skip:
             return await self.app(scope, receive, send)
         openai = scope["path"].startswith("/v1/")
 

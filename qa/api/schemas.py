@@ -68,6 +68,31 @@ class DocumentsResponse(BaseModel):
     documents: list[DocumentOut]
 
 
+class AddedDocument(BaseModel):
+    id: str
+    title: str
+    paragraphs: int
+    format: str = Field(description="txt, md, docx, pdf or html")
+    source_file: str | None = Field(None, description="the uploaded file's name")
+
+
+class SkippedFile(BaseModel):
+    file: str
+    id: str = Field(description="the document that already holds the same bytes")
+
+
+class AddResponse(BaseModel):
+    documents: list[AddedDocument] = Field(description="the documents added, in the order of the files")
+    skipped: list[SkippedFile] = Field(description="files already in the store")
+    embedded: int = Field(description="sentences embedded (unchanged ones are reused)")
+    seconds: float = Field(description="time taken, reading to serving the new index")
+
+
+class RemoveResponse(BaseModel):
+    removed: list[str]
+    seconds: float
+
+
 class ParagraphOut(BaseModel):
     doc: str
     title: str
