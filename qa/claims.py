@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 
 from .lexicon import lexicon
-from .numbers import FIGURE  # one figure: digits of any script, an optional decimal part
+from .numbers import FIGURE, figure_value  # one figure: digits of any script, an optional decimal part
 
 CLAUSE_END = re.compile(r"[，。；：！？,;:!?、（）()\n]")
 WINDOW = 14  # characters before a figure that can name its measure, within its clause
@@ -56,7 +56,9 @@ def measures_before(text: str, start: int) -> set[str]:
 
 
 def _occurrences(text: str, figure: str) -> list[int]:
-    return [m.start() for m in FIGURE.finditer(text) if m.group(0) == figure]
+    """Where `figure` stands in `text`, compared as ASCII digits (４７４５５ is 47455)."""
+    value = figure_value(figure)
+    return [m.start() for m in FIGURE.finditer(text) if figure_value(m.group(0)) == value]
 
 
 STRICT = ("per_capita", "share", "rank")  # measures an answer may never add

@@ -27,7 +27,7 @@ from .grounding import numbers_in
 from .lexicon import lexicon
 from .points import select_points
 from .retrieval import Retriever
-from .routing import names_of, short_name
+from .routing import document_names, short_name
 
 NOT_STATED = "未提及"
 ASKED_VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*([%％‰]|个百分点)?\s*(左右|以上|以内|以下|上下)?")
@@ -67,7 +67,7 @@ def _per_document_question(question: str, doc: str, docs: dict) -> str:
     text = question
     for other, d in docs.items():
         if other != doc:
-            for name in sorted(names_of(other, d.title), key=len, reverse=True):
+            for name in sorted(document_names(other, d), key=len, reverse=True):
                 text = text.replace(name, "")
     text = re.sub(r"分别|各自|各有|各(?=[打增达是为])", lambda m: "有" if m.group(0) == "各有" else "", text)
     return re.sub(r"^[和、与及，,\s]+|[和、与及]{2,}", "", text)

@@ -32,9 +32,6 @@ from .verify import verify_fact_answer
 
 log = logging.getLogger(__name__)
 
-MAX_HISTORY_TURNS = 20
-
-
 @dataclass(frozen=True)
 class Citation:
     doc: str
@@ -113,7 +110,7 @@ class Engine:
         timings: dict[str, float] = {}
         all_docs = self.retriever.index.docs
         scope = check_scope(docs, all_docs)
-        analysis = analyze(question, history[-MAX_HISTORY_TURNS:] if history else None)
+        analysis = analyze(question, history[-self.settings.max_history_turns :] if history else None)
         named = [d for d in named_documents(analysis.search_text, all_docs) if not scope or d in scope]
         mode = cross_mode(question, named, len(scope or all_docs))
         if mode:

@@ -23,7 +23,7 @@ from .analysis import Analysis
 from .lexicon import lexicon, tuning
 from .numbers import FIGURE
 from .retrieval import CorpusStats, Hit, Query
-from .text import precise_terms, synonyms, tokenize
+from .text import synonyms, tokenize
 
 CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
 RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|前[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+连冠|位居|位列|居全")
@@ -58,7 +58,8 @@ class Selection:
     spans: tuple[tuple[Evidence, str], ...]  # per asked year (or one): evidence and its answering clauses
     absent: tuple[str, ...]  # topic words that occur nowhere in the documents
     key_terms_found: bool = True
-    near_miss: str = ""  # what the documents lack although they hold a neighbouring fact (人均 …)
+    near_miss: str = ""
+    other_places: tuple[str, ...] = ()  # places the question names that the chosen sentences do not  # what the documents lack although they hold a neighbouring fact (人均 …)
 
     @property
     def best(self) -> Evidence | None:
@@ -82,6 +83,8 @@ class Selection:
             return f"the documents never mention {', '.join(self.absent)} ({self.strength:.3f} < {limits['min_score_with_absent']})"
         if self.strength < limits["min_evidence_score"]:
             return f"weak evidence ({self.strength:.3f} < {limits['min_evidence_score']})"
+        if self.other_places:
+            return f"the chosen sentences are not about {', '.join(self.other_places)}"
         if not self.key_terms_found:
             return "the chosen sentences lack the question's key words"
         if self.analysis.wants_figure and not all(NUMERAL.search(span) for _, span in self.spans):
@@ -230,7 +233,27 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
     return Selection(
         query=query, analysis=analysis, evidence=tuple(candidates), spans=spans,
         absent=absent_terms(stats, query, analysis), key_terms_found=found, near_miss=near_miss(spans, analysis),
+        other_places=places_not_in(stats, analysis, [_context_text(stats, e) for e, _ in spans]),
     )
+
+
+def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> tuple[str, ...]:
+    """Places the question names (jieba's ns), other than the documents' own names, that none of
+    `texts` mentions: a figure of the province is not the figure of a city in it."""
+    from .routing import document_names
+
+    if analysis.language != "zh":
+        return ()
+    own = {n for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
+    generic = set(lexicon()["generic_nouns"])
+    places = [w.word for w in _posseg().lcut(analysis.question) if w.flag == "ns" and len(w.word) >= 2]
+    missing = []
+    for place in places:
+        bare = re.sub(r"[省市县区]$", "", place) if len(place) > 2 else place
+        if place in own or bare in own or place in generic or any(bare in t for t in texts):
+            continue
+        missing.append(place)
+    return tuple(missing)
 
 
 def near_miss(spans: tuple[tuple[Evidence, str], ...], analysis: Analysis) -> str:

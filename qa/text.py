@@ -55,12 +55,6 @@ def content_terms(text: str) -> list[str]:
     return [t for t in tokenize(text) if t not in QUESTION_WORDS and not re.fullmatch(r"\d{4}年?|年", t)]
 
 
-def precise_terms(text: str) -> list[str]:
-    """Content words of a question in jieba's precise mode (whole compounds, no sub-words)."""
-    words = [t for t in _jieba().lcut(text, HMM=False) if t.strip() and not PUNCT.match(t)]
-    return [t for t in words if t not in QUESTION_WORDS and not re.fullmatch(r"\d+年?|年", t)]
-
-
 def synonyms() -> dict[str, str]:
     """Everyday words → the reports' spelling (`[synonyms]` of qa/data/lexicon.toml)."""
     from .lexicon import lexicon

@@ -45,3 +45,8 @@ def test_year_spans_are_not_ranges():
 def test_claim_problems_combine_both():
     assert not claim_problems("地区生产总值增长5%—5.5%", TARGETS)
     assert len(claim_problems("人均收入增长6%", TARGETS)) == 2
+
+
+def test_full_width_figures_are_the_same_figures():
+    assert measure_problems("人均GDP是４０１５亿元", SOURCE)
+    assert not measure_problems("农村居民人均可支配收入４７４５５元", SOURCE)
