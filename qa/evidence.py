@@ -85,7 +85,7 @@ class Selection:
             return f"weak evidence ({self.strength:.3f} < {limits['min_evidence_score']})"
         if self.other_places:
             return f"the chosen sentences are not about {', '.join(self.other_places)}"
-        if not self.key_terms_found:
+        if not self.key_terms_found and self.best is not None and self.best.overlap < tuning()["refusal"]["key_word_overlap"]:
             return "the chosen sentences lack the question's key words"
         if self.analysis.wants_figure and not all(NUMERAL.search(span) for _, span in self.spans):
             return "the question asks for a figure and the evidence gives none"

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 
 from .numbers import FIGURE, figure_value, figures
 
-CITATION = re.compile(r"[\[【［]([^\[\]【】［］]{0,40})[\]】］]")
+CITATION = re.compile(r"[\[【［]([^\[\]【】［］]{0,160})[\]】］]")
 REF = re.compile(r"(?:(?P<doc>[^\s:：,，、;；]+)\s*[:：]\s*)?第?\s*(?P<num>\d{1,5})\s*段?")
 QUOTED = re.compile(r"[“\"《「]([^”\"》」]{1,30})[”\"》」]")
 LATIN = re.compile(r"[A-Za-z][A-Za-z0-9&\-]{1,}")
