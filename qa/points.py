@@ -102,12 +102,29 @@ def _named_set(stats: CorpusStats, doc: str, analysis: Analysis, limit: int) -> 
     subs = [p for p in stats.docs[doc].paragraphs if p.subsection and p.text.startswith(p.subsection) and key in p.subsection]
     if len(subs) >= 2:
         return Points(tuple(Point(doc, p.number, cut(p.subsection, limit)) for p in subs), len(subs), form="set")
+    best: tuple[int, int, str] | None = None
     for p in stats.docs[doc].paragraphs:
         for sentence in _sentences(p.text):
             at = sentence.find(name)
-            if at >= 0 and re.search(r"[：:（(]|即|包括|就是|分别是", sentence[at : at + len(name) + 6]):
-                return Points((Point(doc, p.number, cut(sentence[max(0, at - 20) :], 2 * limit)),), 1, form="set")
+            if at < 0:
+                continue
+            items, text = _enumeration(sentence, at, len(name))
+            if items >= 2 and (best is None or items > best[0]):
+                best = (items, p.number, text)
+    if best is not None:
+        return Points((Point(doc, best[1], cut(best[2], 2 * limit)),), 1, form="set")
     return None
+
+
+def _enumeration(sentence: str, at: int, length: int) -> tuple[int, str]:
+    """How many short items are listed right after (or right before) a set's name in a sentence,
+    and the text that holds the name and its list (“五新”：新主体、新市场… / 做好A、B、C等“三篇文章”)."""
+    after = sentence[at : at + length + 80]
+    before = sentence[max(0, at - 80) : at + length]
+    count = lambda text: len([x for x in re.split(r"[、，,；]", text) if 1 <= len(x.strip("“”\"：:（）() ")) <= 10])  # noqa: E731
+    n_after = count(after[length:].split("。")[0])
+    n_before = count(before[:-length].split("。")[-1])
+    return (n_after, after) if n_after >= n_before else (n_before, before)
 
 
 def chunks(sentence: str, limit: int) -> list[str]:

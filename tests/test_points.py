@@ -82,3 +82,20 @@ def test_every_point_line_ends_with_its_own_citation():
     lead, *lines = text.splitlines()
     assert "5" in lead and "2" in lead
     assert lines == ["1. 新建改扩建中小学15所[7]", "2. 研发投入强度提高到3.1%[3]"]
+
+
+def test_a_named_set_spelled_out_in_a_sentence_is_found_with_its_list():
+    text = "各位代表：\n二、工作安排\n（一）扩大开放。推动外贸“三新”发展，即新主体、新市场、新业态。稳住外资。\n（二）其他。做好科技金融、绿色金融、普惠金融“三篇文章”。"
+    doc = Document("s", "报告", None, "x", parse_paragraphs("s", text))
+    stats = CorpusStats({t: 1.0 for p in doc.paragraphs for t in content_terms(p.text)}, text.lower(), {"s": doc})
+    for question, paragraph, members in (
+        ("外贸“三新”具体指什么？", 3, ("新主体", "新市场", "新业态")),
+        ("“三篇文章”指的是什么？", 4, ("科技金融", "绿色金融", "普惠金融")),
+    ):
+        analysis = analyze(question)
+        query = Query(question, question, (), tuple(content_terms(question)))
+        p = doc.paragraph(paragraph)
+        hit = Hit("s", paragraph, 1.0, p.text, p.section, p.year, 0.9, 1.0, ())
+        found = select_points(stats, query, [hit], analysis)
+        assert found.form == "set" and found.points[0].paragraph == paragraph
+        assert all(m in found.points[0].text for m in members), found.points[0].text
