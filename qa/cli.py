@@ -12,18 +12,15 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from . import __version__
 from .cli_documents import COMMANDS as DOCUMENT_COMMANDS
 from .cli_documents import add_parsers as add_document_parsers
+from .cli_questions import UserError, add_arguments as _questions_arg, cmd_ask, cmd_search
 from .settings import Settings, load_settings
 
 log = logging.getLogger("qa")
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -31,10 +28,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", type=Path, metavar="DIR", help="index folder (env QA_INDEX_DIR; default index/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
-
-def _questions_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("questions", nargs="+", metavar="QUESTION", help="one or more questions, or - to read one per line from stdin")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per question, one per line")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,27 +115,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings.replace(**overrides)
 
 
-def read_questions(values: Sequence[str], stdin=None) -> Iterator[str]:
-    """Questions from arguments, or one per line from stdin when the only argument is `-`.
-
-    Control characters and terminal escapes are removed; blank lines on stdin are skipped; an
-    empty question argument is an error.
-    """
-    from .text import clean_question
-
-    if list(values) == ["-"]:
-        for line in stdin or sys.stdin:
-            if clean_question(line):
-                yield clean_question(line)
-        return
-    for value in values:
-        if value == "-":
-            raise UserError("'-' (read stdin) must be the only question argument")
-        if not clean_question(value):
-            raise UserError("empty question; ask something, e.g. qa search \"2023年地区生产总值是多少？\"")
-        yield clean_question(value)
-
-
 def _open_retriever(settings: Settings):
     from .builder import build_retriever
 
@@ -169,46 +141,6 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         f"indexed {len(docs)} document(s), {manifest['paragraphs']} paragraphs, {manifest['chunks']} sentence chunks "
         f"({manifest['embedded']} embedded) into {path} in {time.perf_counter() - started:.1f}s"
     )
-    return 0
-
-
-def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    questions = list(read_questions(args.questions))
-    k = args.k if args.k is not None else settings.top_k
-    if k < 1:
-        raise UserError("-k must be at least 1")
-    too_long = [q for q in questions if len(q) > settings.max_question_chars]
-    if too_long:
-        raise UserError(f"a question has {len(too_long[0])} characters; the limit is {settings.max_question_chars} (QA_MAX_QUESTION_CHARS)")
-    retriever = _open_retriever(settings)
-    for question in questions:
-        started = time.perf_counter()
-        hits = retriever.search(question, k=k)
-        elapsed = time.perf_counter() - started
-        if args.json:
-            out = {
-                "question": question,
-                "hits": [
-                    {
-                        "doc": h.doc,
-                        "paragraph": h.paragraph,
-                        "score": round(h.score, 6),
-                        "text": h.text,
-                        "section": h.section,
-                        "sentences": [s.text for s in h.sentences],
-                    }
-                    for h in hits
-                ],
-                "search_ms": round(elapsed * 1000, 1),
-            }
-            print(json.dumps(out, ensure_ascii=False), flush=True)
-        else:
-            print(f"? {question}   ({elapsed * 1000:.0f} ms)")
-            for rank, h in enumerate(hits, start=1):
-                title = retriever.index.docs[h.doc].title
-                best = h.sentences[0].text if h.sentences else h.text[:80]
-                print(f"  {rank}. {title} 第{h.paragraph}段  score={h.score:.4f}\n     {best}")
-            print()
     return 0
 
 
@@ -239,46 +171,6 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         print(f"int8 weights in {int8_file} ({time.perf_counter() - quantized_at:.1f}s; made once, then loaded; float32 weights not kept)", file=sys.stderr)
     print(f"model {name} ready in {path} ({time.perf_counter() - started:.1f}s)")
     return 0
-
-
-def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from .builder import build_engine
-
-    from .engine import QuestionError
-
-    questions = read_questions(args.questions)
-    engine = build_engine(settings)
-    failed = 0
-    for question in questions:
-        try:
-            engine.validate(question)
-        except QuestionError as exc:  # one bad line of a batch loses nothing else
-            failed += 1
-            if args.json:
-                print(json.dumps({"question": question[:200], "error": str(exc)}, ensure_ascii=False), flush=True)
-            else:
-                print(f"qa: error: {exc}", file=sys.stderr)
-            continue
-        if args.json:
-            answer = engine.answer(question)
-            print(json.dumps(answer.to_json(question), ensure_ascii=False), flush=True)
-            continue
-        print(f"? {question}")
-        answer = None
-        live = sys.stdout.isatty()  # on a terminal, show the model's words as they come, then the checked answer
-        for event in engine.answer_stream(question):
-            if event.delta and live:
-                print(event.delta, end="", flush=True)
-            if event.answer is not None:
-                answer = event.answer
-        if live:
-            print("\r\033[K", end="")
-        assert answer is not None
-        print(answer.text)
-        for c in answer.citations:
-            print(f"  [{c.paragraph}] {c.title} 第{c.paragraph}段：{c.quote}")
-        print()
-    return 1 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

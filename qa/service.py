@@ -27,7 +27,8 @@ from typing import Any, Callable, Sequence
 
 from .engine import Answer, Engine, Event
 from .errors import HistoryError, HistoryTooLong, MalformedHistory, QuestionError  # noqa: F401 - HistoryError re-exported
-from .retrieval import Hit
+from .retrieval import Hit, Retriever
+from .routing import check_scope
 from .settings import Settings
 from .text import clean_text
 
@@ -74,6 +75,18 @@ def check_history(history: Sequence[Any] | None, settings: Settings) -> list[dic
     if chars > settings.max_history_chars:
         raise HistoryTooLong(chars, settings.max_history_chars, "characters")
     return turns
+
+
+def search_documents(retriever: Retriever, question: str, k: int, docs: Sequence[str] | None = None, sentences_per_hit: int = 3) -> list[Hit]:
+    """The k best paragraphs for `question`, within `docs` when given (去年/今年 read against the one
+    document's years when the scope is one document).
+
+    Raises:
+        UnknownDocument: a scope naming a document the index does not hold.
+    """
+    scope = check_scope(docs, retriever.index.docs)
+    query = retriever.prepare(question, doc=scope[0] if len(scope) == 1 else None)
+    return retriever.search_query(query, k=k, sentences_per_hit=sentences_per_hit, docs=scope or None)
 
 
 def trim_history(history: Sequence[dict], settings: Settings) -> list[dict]:
@@ -274,7 +287,9 @@ class EngineService:
         future.add_done_callback(self._release)
         return future
 
-    def submit_answer(self, question: str, history: Sequence[dict] | None = None) -> tuple[Future, threading.Event]:
+    def submit_answer(
+        self, question: str, history: Sequence[dict] | None = None, docs: Sequence[str] | None = None
+    ) -> tuple[Future, threading.Event]:
         """Answer on the worker within `request_timeout_s` from now; set the event to give up.
 
         A request given up before the worker reaches it is skipped (its future fails with
@@ -283,6 +298,7 @@ class EngineService:
         """
         engine = self.engine
         question = self.validate(question)
+        scope = check_scope(docs, engine.retriever.index.docs) or None
         stop = threading.Event()
         deadline = time.monotonic() + self.settings.request_timeout_s
 
@@ -292,24 +308,26 @@ class EngineService:
         def work() -> Answer:
             if stop.is_set():
                 raise Cancelled("the request was given up before it started")
-            return engine.answer(question, history, should_stop=should_stop)
+            return engine.answer(question, history, should_stop=should_stop, docs=scope)
 
         return self.submit(work), stop
 
-    def answer(self, question: str, history: Sequence[dict] | None = None) -> Answer:
+    def answer(self, question: str, history: Sequence[dict] | None = None, docs: Sequence[str] | None = None) -> Answer:
         """The verified answer (waits for the worker)."""
-        future, _ = self.submit_answer(question, history)
+        future, _ = self.submit_answer(question, history, docs)
         return future.result()
 
     def validate(self, question: Any) -> str:
         """The cleaned question, or a typed `qa.errors.QuestionError` (not ready: NotReady)."""
         return self.engine.validate(question)
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        engine = self.engine
-        return self.submit(engine.retriever.search, query, k).result()
+    def search(self, query: str, k: int, docs: Sequence[str] | None = None) -> list[Hit]:
+        """Ranked paragraphs (waits for the worker); an unknown document in `docs` raises UnknownDocument first."""
+        retriever = self.engine.retriever
+        check_scope(docs, retriever.index.docs)
+        return self.submit(search_documents, retriever, query, k, docs).result()
 
-    def stream(self, question: str, history: Sequence[dict] | None = None) -> AnswerStream:
+    def stream(self, question: str, history: Sequence[dict] | None = None, docs: Sequence[str] | None = None) -> AnswerStream:
         """The engine's events, produced on the worker; validation errors raise before the first event.
 
         Closing the stream (from any thread) stops generation at its next token; the answer has
@@ -320,6 +338,7 @@ class EngineService:
         """
         engine = self.engine
         question = self.validate(question)
+        scope = check_scope(docs, engine.retriever.index.docs) or None
         stream = AnswerStream()
         deadline = time.monotonic() + self.settings.request_timeout_s
 
@@ -330,7 +349,7 @@ class EngineService:
             try:
                 if stream.stopped():
                     return
-                for event in engine.answer_stream(question, history, should_stop=should_stop):
+                for event in engine.answer_stream(question, history, should_stop=should_stop, docs=scope):
                     stream.put(event)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                 stream.put(exc)

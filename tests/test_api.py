@@ -113,7 +113,7 @@ def test_ask_answers_with_citations(client, engine):
     r = client.post("/api/ask", json={"question": GDP})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"answer", "refused", "citations", "timings_ms"}
+    assert set(body) == {"answer", "refused", "kind", "citations", "timings_ms"}  # and `rows` for a question across documents
     assert "4015亿元" in body["answer"] and "[4]" in body["answer"]
     assert body["refused"] is False
     (c,) = body["citations"]

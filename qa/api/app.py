@@ -61,8 +61,8 @@ class ApiContext:
         """Run a model call on the engine worker without blocking the event loop."""
         return await self.finish(self.service.submit(fn, *args))
 
-    async def answer(self, question: str, history: list[dict]) -> Answer:
-        future, stop = self.service.submit_answer(question, history)
+    async def answer(self, question: str, history: list[dict], docs: Sequence[str] | None = None) -> Answer:
+        future, stop = self.service.submit_answer(question, history, docs)
         return await self.finish(future, stop)
 
     def question(self, question: Any) -> str:

@@ -2,7 +2,7 @@
 
 Every error is `{"error": {"code", "message"}}` (on /v1 also OpenAI's `type` and `param`). The
 status comes from the exception's type (`api_error`), never from its message: `QuestionTooLong`
-is 413, any other `QuestionError` 422, `NotReady` 503, `Busy` 429, `Cancelled` 504.
+is 413, `UnknownDocument` (a scope naming no such document) 404, any other `QuestionError` 422, `NotReady` 503, `Busy` 429, `Cancelled` 504.
 
 `ApiKeys` (401 without a valid `Authorization: Bearer <key>` when keys are set; `/api/health`
 passes, answering with its status only) and `RequestGuard` (413 body too large, 415 not JSON, 400
@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import HistoryError, HistoryTooLong, QuestionError, QuestionTooLong
+from ..errors import HistoryError, HistoryTooLong, QuestionError, QuestionTooLong, UnknownDocument
 from ..service import Busy, Cancelled, NotReady
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def api_error(exc: Exception) -> ApiError:
     """The status, code and message of an exception raised by the engine or the service."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, UnknownDocument):
+        return ApiError(404, "document_not_found", f"{exc}; see GET /api/documents")
     if isinstance(exc, QuestionTooLong):
         return ApiError(413, "question_too_long", str(exc))
     if isinstance(exc, HistoryTooLong):

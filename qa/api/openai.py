@@ -53,9 +53,9 @@ async def chat_completions(body: ChatCompletionRequest, api: ApiContext = Depend
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
-        future, stop = api.service.submit_answer(question, history)
+        future, stop = api.service.submit_answer(question, history, body.docs)
         return sse_response(_chunks(future, stop, completion_id, created, body.model, api.wait_limit()))
-    answer = await api.answer(question, history)
+    answer = await api.answer(question, history, body.docs)
     citations = [asdict(c) for c in answer.citations]
     message = {"role": "assistant", "content": with_sources(answer), "citations": citations, "refused": answer.refused}
     return {

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from .. import __version__
 from ..engine import Answer
 from ..errors import QuestionError
-from ..service import AnswerStream, Busy, Cancelled, NotReady
+from ..routing import check_scope
+from ..service import AnswerStream, Busy, Cancelled, NotReady, search_documents
 from .app import ApiContext, context
 from .errors import AUTHORIZED, api_error, error_body
 from .schemas import ERRORS, MAX_SEARCH_K, AskRequest, AskResponse, HealthResponse, SearchResponse, SearchResult
@@ -55,6 +56,7 @@ def health(request: Request, api: ApiContext = Depends(context)):
 @router.post(
     "/api/ask",
     response_model=AskResponse,
+    response_model_exclude_none=True,  # `rows` only for a question across documents
     responses={**ERRORS, 200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "JSON, or server-sent events when streaming"}},
     tags=["answers"],
 )
@@ -69,24 +71,26 @@ async def ask(body: AskRequest, request: Request, api: ApiContext = Depends(cont
     question = api.question(body.question)
     history = api.conversation(body.history)
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
-        return sse_response(_answer_events(api.service.stream(question, history)))
-    return answer_json(await api.answer(question, history))
+        return sse_response(_answer_events(api.service.stream(question, history, body.docs)))
+    return answer_json(await api.answer(question, history, body.docs))
 
 
 @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, tags=["documents"])
 async def search(
     q: str = Query(..., description="query, e.g. 地区生产总值"),
     k: int = Query(5, ge=1, le=MAX_SEARCH_K, description="number of paragraphs"),
+    docs: list[str] | None = Query(None, description="search these documents only (repeat `docs=`, or `docs=a,b`); an unknown id is 404"),
     api: ApiContext = Depends(context),
 ):
     """Rank paragraphs for a query (the retrieval step of /api/ask, without an answer)."""
     query = api.question(q)
     engine = api.service.engine
-    hits = await api.run(engine.retriever.search, query, k)
-    docs = engine.retriever.index.docs
+    scope = check_scope([d.strip() for item in docs or () for d in item.split(",") if d.strip()], engine.retriever.index.docs)
+    hits = await api.run(search_documents, engine.retriever, query, k, scope)
+    known = engine.retriever.index.docs
     results = [
         SearchResult(
-            rank=i, doc=h.doc, title=docs[h.doc].title, paragraph=h.paragraph, section=h.section,
+            rank=i, doc=h.doc, title=known[h.doc].title, paragraph=h.paragraph, section=h.section,
             score=round(float(h.score), 6), text=h.text, sentences=[s.text for s in h.sentences],
         )
         for i, h in enumerate(hits, start=1)

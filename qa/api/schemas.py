@@ -25,6 +25,7 @@ class AskRequest(BaseModel):
     question: str = Field(description="the question, in Chinese", examples=["2023年湖州市地区生产总值是多少？"])
     history: list[Message] = Field(default_factory=list, description="earlier turns of the conversation, oldest first (at most max_history_turns, 20, and max_history_chars, 4000, in all)")
     stream: bool = Field(False, description="server-sent events: `delta` events with draft text, then one `answer` event")
+    docs: list[str] | None = Field(None, description="answer from these documents only (ids from /api/documents; default: all); an unknown id is 404", examples=[["huzhou-2024-government-work-report"]])
 
 
 class CitationOut(BaseModel):
@@ -34,10 +35,19 @@ class CitationOut(BaseModel):
     quote: str = Field(description="the sentence of the paragraph that supports the answer")
 
 
+class RowOut(BaseModel):
+    doc: str
+    title: str
+    value: str | None = Field(None, description="the figure or answer this document gives, if any")
+    citation: dict[str, Any] | None = Field(None, description="{doc, paragraph} of the paragraph it comes from")
+
+
 class AskResponse(BaseModel):
     answer: str = Field(description="the verified answer; [n] cites paragraph n")
     refused: bool = Field(description="true when the documents do not answer the question")
+    kind: str = Field("", description="the kind of answer the question asked for (number, plan, compare, …)")
     citations: list[CitationOut]
+    rows: list[RowOut] | None = Field(None, description="a question across documents (compare, select, table): one row per document")
     timings_ms: dict[str, float]
 
 
@@ -144,6 +154,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = OPENAI_MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    docs: list[str] | None = Field(None, description="not OpenAI's: answer from these documents only (ids from /api/documents); an unknown id is 404")
 
 
 ERRORS = {
