@@ -32,15 +32,20 @@ fi
 
 if [ "$want_test" = 1 ]; then
   # The browser tests drive Debian's chromium with playwright (which never downloads a browser);
-  # the CJK fonts make the chat readable in screenshots.
-  if [ ! -x /usr/bin/chromium ]; then
+  # the PDF tests typeset Chinese with the Noto CJK font, which also makes the chat readable in
+  # screenshots. Each is installed when it is missing and this is root with apt-get.
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing="$missing fonts-noto-cjk"
+  if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      echo "==> installing chromium for the browser tests"
+      echo "==> installing$missing for the browser and PDF tests"
       DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+      # shellcheck disable=SC2086 # one package name per word
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     else
-      echo "==> /usr/bin/chromium is missing and this is not root with apt-get: the browser tests will be skipped" >&2
-      echo "    (install it with: sudo apt-get install chromium fonts-noto-cjk)" >&2
+      echo "==> missing:$missing, and this is not root with apt-get: the browser or PDF tests will be skipped" >&2
+      echo "    (install with: sudo apt-get install$missing)" >&2
     fi
   fi
 fi
