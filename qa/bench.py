@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import gc
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .bench_startup import BenchError, measure_cold_start, measure_index_build, peak_rss_mb
+from .bench_startup import BenchError, cold_start_figures, measure_index_build, peak_rss_mb
+from .bench_kinds import format_kinds, measure_kinds
 from .evaluation import EvalItem, load_eval, percentile, score_answer
 from .settings import Settings
 
@@ -214,6 +214,7 @@ def run_bench(
     limit: int | None = None,
     naive_limit: int | None = None,
     cold_cache: bool = False,
+    kinds_file: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run everything; returns the flat figures of the default path plus `naive`, `ratios`, `targets`.
@@ -225,6 +226,7 @@ def run_bench(
         limit: at most this many questions (both sides).
         naive_limit: at most this many questions on the naive side (its p50 then covers fewer).
         cold_cache: also time a cold start into an empty cache directory (converts the model: minutes).
+        kinds_file: also time the questions of this file per group of kinds (open answers apart).
     """
     from .builder import build_engine
     from .generators import prepare_local_model
@@ -244,18 +246,7 @@ def run_bench(
     started = time.perf_counter()
     model_dir = prepare_local_model(settings, progress=False)  # a warm model cache, as promised
 
-    say("cold start (fresh process)…")
-    cold = measure_cold_start(settings, items[0].question)
-    result: dict[str, Any] = {
-        "cold_start_s": round(cold["ready_s"], 3),
-        "cold_first_answer_s": round(cold["first_answer_s"], 3),
-        "cold_peak_rss_mb": round(cold["peak_rss_mb"], 1),
-    }
-    if cold_cache:
-        say("cold start into an empty cache (converting the model)…")
-        with tempfile.TemporaryDirectory(prefix="qa-bench-cache-") as tmp:
-            cold2 = measure_cold_start(settings.replace(cache_dir=Path(tmp)), items[0].question, timeout=1800)
-        result["cold_start_cold_cache_s"] = round(cold2["ready_s"], 3)
+    result, cold = cold_start_figures(settings, items[0].question, cold_cache, say)
 
     say("index build…")
     result["index_build_s"] = round(measure_index_build(settings), 3)
@@ -269,6 +260,9 @@ def run_bench(
     # The generator alone, to compare with the naive one; the Engine loads it and the index at once.
     default.load_s = float(getattr(engine.generator, "load_seconds", load_s))
     result["engine_load_s"] = round(load_s, 3)
+    if kinds_file is not None:
+        say("answer kinds…")
+        result["by_group"] = measure_kinds(engine, load_eval(kinds_file))
     result["peak_rss_mb"] = round(max(peak_rss_mb(), cold["peak_rss_mb"]), 1)
 
     say("naive configuration (float32, whole paragraphs)…")
@@ -389,4 +383,6 @@ def format_bench(r: dict[str, Any]) -> str:
     lines.append(f"targets met: {', '.join(met) or 'none'}")
     if missed:
         lines.append(f"targets missed: {', '.join(missed)}")
+    if r.get("by_group"):
+        lines += format_kinds(r["by_group"])
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from .settings import Settings
 
@@ -107,3 +108,20 @@ def measure_index_build(settings: Settings) -> float:
         started = time.perf_counter()
         build_index(docs, embedder, Path(tmp), progress=False, reuse=False)
         return time.perf_counter() - started
+
+
+def cold_start_figures(settings: Settings, question: str, cold_cache: bool, say: Callable[[str], None]) -> tuple[dict[str, Any], dict]:
+    """Cold start of a fresh process (and, when asked, into an empty model cache)."""
+    say("cold start (fresh process)…")
+    cold = measure_cold_start(settings, question)
+    result: dict[str, Any] = {
+        "cold_start_s": round(cold["ready_s"], 3),
+        "cold_first_answer_s": round(cold["first_answer_s"], 3),
+        "cold_peak_rss_mb": round(cold["peak_rss_mb"], 1),
+    }
+    if cold_cache:
+        say("cold start into an empty cache (converting the model)…")
+        with tempfile.TemporaryDirectory(prefix="qa-bench-cache-") as tmp:
+            cold2 = measure_cold_start(settings.replace(cache_dir=Path(tmp)), question, timeout=1800)
+        result["cold_start_cold_cache_s"] = round(cold2["ready_s"], 3)
+    return result, cold

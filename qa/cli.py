@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="at most N questions")
     p.add_argument("--naive-limit", type=int, metavar="N", help="at most N questions on the naive side")
     p.add_argument("--cold-cache", action="store_true", help="also time a start into an empty model cache (converts the model: minutes)")
+    p.add_argument("--kinds", type=Path, metavar="FILE", help="also time these questions per group of kinds (fact, open, unanswerable, cross), e.g. tests/data/eval/dev-kinds.jsonl")
     p.add_argument("--model", help="local model: bundled name, folder or model id (env QA_MODEL)")
 
     p = sub.add_parser("models", help="prepare model files (assemble, verify, convert, cache)", description="Prepare the generation model so that requests never wait for it.")
@@ -211,7 +212,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = run_bench(
             settings, args.file, quick=args.quick, limit=args.limit, naive_limit=args.naive_limit, cold_cache=args.cold_cache,
-            progress=progress,
+            kinds_file=args.kinds, progress=progress,
         )
     except BenchError as exc:
         raise UserError(str(exc)) from None

@@ -86,3 +86,32 @@ def test_qa_bench_quick_json_reports_every_figure(real_index):
     assert result["cold_start_s"] > 0 and result["ttft_p50_s"] > 0 and result["decode_tokens_per_s"] > 0
     assert result["naive"]["questions"] == 2 and result["questions"] == 4
     assert set(result["targets"]) and result["ratios"]["answer_p50"] == result["speedup_vs_naive"]
+
+
+def test_kinds_are_timed_per_group():
+    from qa.bench_kinds import format_kinds, measure_kinds
+    from qa.engine import Answer, Citation, Event
+    from qa.evalsets import EvalItem
+
+    class Doc:
+        paragraphs = (object(),) * 5
+
+        def paragraph(self, n):
+            return type("P", (), {"text": "增长5%"})()
+
+    class FakeEngine:
+        retriever = type("R", (), {"index": type("I", (), {"docs": {"d": Doc()}})()})()
+
+        def answer_stream(self, question, history=None):
+            yield Event(delta="增长")
+            yield Event(answer=Answer("增长5%[3]", (Citation("d", "t", 3, "增长5%"),), False))
+
+    items = [
+        EvalItem("a", "q", (3,), ("5%",), True, kind="number"),
+        EvalItem("b", "q", (3,), (), True, kind="plan", any_of=("增长",), min_hits=1),
+        EvalItem("c", "q", (), (), False, kind="unanswerable"),
+    ]
+    by_group = measure_kinds(FakeEngine(), items)
+    assert set(by_group) == {"fact", "open", "unanswerable"}
+    assert by_group["fact"]["right"] == 1.0 and by_group["unanswerable"]["right"] == 0.0
+    assert len(format_kinds(by_group)) == 4
