@@ -71,3 +71,35 @@ def test_open_questions_are_answered_with_cited_points(engine):
     answer = engine.answer("报告认为还存在哪些困难和不足？")
     lines = answer.text.splitlines()
     assert len(lines) >= 4 and all(line.endswith("[10]") for line in lines[1:])
+
+
+OPEN_QUESTIONS = {
+    "list": "政府过紧日子，今年要大幅压减哪几类活动？",
+    "plan": "今年准备怎样推动文化和旅游深度融合？",
+    "achievement": "去年在招才引智方面取得了哪些成果？",
+    "problem": "报告承认在产业发展上还有哪些短板？",
+    "summary": "这份报告整体上分成哪几个部分？",
+    "definition": "报告里的“六个新湖州”具体指哪六个？",
+}
+
+
+def test_real_model_engine_answers_each_open_kind_with_cited_points(real_index):
+    """The engine as configured (local model loaded) on one question of each open kind."""
+    from qa.builder import build_engine
+    from qa.grounding import numbers_in
+    from qa.settings import project_root
+
+    seeds, index_dir = real_index
+    engine = build_engine(Settings(seeds_dir=seeds, index_dir=index_dir, cache_dir=project_root() / ".cache"))
+    assert engine.generator is not None
+    docs = engine.retriever.index.docs
+    for kind, question in OPEN_QUESTIONS.items():
+        answer = engine.answer(question)
+        assert not answer.refused and answer.kind == kind, (kind, answer.text)
+        lead, *points = answer.text.splitlines()
+        assert len(points) >= 3, (kind, answer.text)
+        for point in points:
+            cited = [c for c in answer.citations if point.endswith(f"[{c.paragraph}]")]
+            assert cited, (kind, point)  # every point ends with its own citation
+            source = docs[cited[0].doc].paragraph(cited[0].paragraph).text
+            assert all(n in numbers_in(source) for n in numbers_in(point.split("[")[0].split(". ", 1)[-1])), point
