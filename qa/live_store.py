@@ -22,6 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 from .formats import IngestError
@@ -30,6 +31,8 @@ from .store import AddResult, Upload, add_documents, remove_documents
 log = logging.getLogger(__name__)
 
 WAIT_S = 60.0  # how long a write waits for another write of this server
+_LOCKS: dict[Path, threading.Lock] = {}  # store folder → its writers' lock in this process
+_LOCKS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -49,16 +52,18 @@ class LiveStore:
     def __init__(self, service, wait_s: float = WAIT_S) -> None:
         self.service = service
         self.wait_s = wait_s
-        self._lock = threading.Lock()
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        if not self._lock.acquire(timeout=self.wait_s):
+    def _writing(self, seeds_dir: Path) -> Iterator[None]:
+        """One write at a time per store in this process (the API and the chat each have a LiveStore)."""
+        with _LOCKS_LOCK:
+            lock = _LOCKS.setdefault(Path(seeds_dir).resolve(), threading.Lock())
+        if not lock.acquire(timeout=self.wait_s):
             raise IngestError("another upload or removal is in progress; try again when it is done", "busy")
         try:
             yield
         finally:
-            self._lock.release()
+            lock.release()
 
     def add(self, uploads: Sequence[Upload], replace: bool = False) -> AddResult:
         """Store and index `uploads` (see `qa.store.add_documents`), then serve the new index.
@@ -69,7 +74,7 @@ class LiveStore:
         """
         engine = self.service.engine
         settings = engine.settings
-        with self._writing():
+        with self._writing(settings.seeds_dir):
             result = add_documents(uploads, settings.seeds_dir, settings.index_dir, engine.retriever.embedder, replace=replace)
             if result.added:
                 self._reload()
@@ -84,7 +89,7 @@ class LiveStore:
         started = time.perf_counter()
         engine = self.service.engine
         settings = engine.settings
-        with self._writing():
+        with self._writing(settings.seeds_dir):
             if not set(self.service.engine.retriever.index.docs) - set(doc_ids):
                 raise IngestError("that would remove every document; add another one first", "last_document")
             remove_documents(list(doc_ids), settings.seeds_dir, settings.index_dir, engine.retriever.embedder)

@@ -13,7 +13,10 @@ paragraph, so every citation is also a deep link.
 Gradio API endpoints, for `gradio_client`: `/ask` (question, history → the /api/ask object),
 `/search` (query, k → ranked paragraphs) and `/paragraph` (doc, paragraph → one paragraph).
 
-Left out: user accounts, saving conversations, uploading documents.
+The documents tab also adds documents (`qa.ui_documents`), and a chooser above the chat keeps
+questions to some of them.
+
+Left out: user accounts, saving conversations, removing documents from the page.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import gradio as gr  # noqa: E402
 
 from .api import key_matches  # noqa: E402
 from .service import as_service  # noqa: E402
+from .ui_documents import DocumentHandlers, scope_chooser, upload_area, wire_uploads, writes_allowed  # noqa: E402
 from .ui_handlers import ChatHandlers, ui_examples  # noqa: E402
 from .ui_render import DOC_PLACEHOLDER, PANEL_PLACEHOLDER  # noqa: E402
 
@@ -121,18 +125,25 @@ def create_ui(engine: Any, examples: Sequence[str] | None = None) -> gr.Blocks:
         engine: an Engine, an EngineService, or a function that loads an Engine.
         examples: questions offered as buttons under the chat (default: `qa/data/ui_examples.toml`).
     """
-    handlers = ChatHandlers(as_service(engine))
+    service = as_service(engine)
+    handlers = ChatHandlers(service)
+    documents = DocumentHandlers(service)
     data = ui_examples()
     examples = tuple(data["questions"] if examples is None else examples)
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("## 文档问答\n根据文档回答问题，每个回答都标注来源段落；点击 **[编号]** 查看原文。")
         with gr.Tabs(elem_id="qa-tabs") as tabs:
             with gr.Tab("问答", id="chat", elem_id="qa-chat-tab"):
+                scope = scope_chooser()
                 chat = _chat_tab(examples, data["placeholder"])
+                chat.scope = scope
             with gr.Tab("文档与引用查询", id="docs", elem_id="qa-docs-tab"):
                 docs = _docs_tab()
+                uploads = upload_area(writes_allowed(service.settings))
         _wire_chat(handlers, chat, examples)
         _wire_docs(handlers, docs, tabs, demo)
+        demo.load(documents.scope_choices, outputs=[scope], api_visibility="private")
+        wire_uploads(documents, uploads, scope, docs.choice, docs.view, handlers.choose_document)
         # gr.api derives each endpoint's types from the annotations.
         gr.api(handlers.ask, api_name="ask")
         gr.api(handlers.search, api_name="search")
@@ -206,7 +217,7 @@ def _docs_tab() -> SimpleNamespace:
 
 def _wire_chat(handlers: ChatHandlers, chat: SimpleNamespace, examples: Sequence[str]) -> None:
     private = dict(api_visibility="private")
-    chat_io = dict(inputs=[chat.question, chat.chatbot, chat.history], outputs=[chat.question, chat.chatbot, chat.history], **private)
+    chat_io = dict(inputs=[chat.question, chat.chatbot, chat.history, chat.scope], outputs=[chat.question, chat.chatbot, chat.history], **private)
     chat.question.submit(handlers.respond, **chat_io)
     chat.send.click(handlers.respond, **chat_io)
     for button, text in zip(chat.example_buttons, examples):

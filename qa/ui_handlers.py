@@ -21,6 +21,7 @@ import gradio as gr
 from .errors import EmptyQuestion, HistoryError, QuestionError, QuestionTooLong
 from .lexicon import load_data
 from .service import Busy, EngineService, NotReady, check_history, trim_history
+from .ui_documents import citation_labels
 from .ui_render import (
     DOC_PLACEHOLDER,
     PANEL_PLACEHOLDER,
@@ -77,11 +78,11 @@ class ChatHandlers:
 
     # -- chat -------------------------------------------------------------------------------
 
-    def respond(self, text: str, messages: list, turns: list) -> Iterator[tuple]:
+    def respond(self, text: str, messages: list, turns: list, docs: list[str] | None = None) -> Iterator[tuple]:
         """Ask `text`: yields (question box, chat messages, conversation) as the answer streams in.
 
         The draft is shown as it is written, then replaced by the verified answer; leaving the
-        page (or stop) closes the stream, which stops generation.
+        page (or stop) closes the stream, which stops generation. `docs`: the chooser's scope (none: all).
         """
         text = (text or "").strip()
         messages = list(messages or [])
@@ -94,14 +95,15 @@ class ChatHandlers:
         draft = ""
         stream = None
         try:
-            stream = self.service.stream(text, trim_history(turns, self.service.settings))
+            stream = self.service.stream(text, trim_history(turns, self.service.settings), docs or None)
+            labels = citation_labels(self.service.documents())
             for event in stream:
                 if event.delta:
                     draft += event.delta
                     messages[-1] = {"role": "assistant", "content": render_draft(draft)}
                     yield "", messages, turns
                 if event.answer is not None:
-                    messages[-1] = {"role": "assistant", "content": render_answer(event.answer)}
+                    messages[-1] = {"role": "assistant", "content": render_answer(event.answer, labels)}
                     turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": event.answer.text}]
                     yield "", messages, turns
         except Exception as exc:  # noqa: BLE001 - shown as a message, logged with the details
@@ -197,10 +199,10 @@ class ChatHandlers:
 
     # -- API endpoints for gradio_client (gr.api reads their types from the annotations) ------
 
-    def ask(self, question: str, history: list[dict] | None = None) -> dict:
-        """Answer a question from the documents; returns {answer, refused, citations, timings_ms}."""
+    def ask(self, question: str, history: list[dict] | None = None, docs: list[str] | None = None) -> dict:
+        """Answer a question from the documents (`docs`: only these); returns {answer, refused, citations, timings_ms}."""
         try:
-            return self.service.answer(question, check_history(history, self.service.settings)).to_json()
+            return self.service.answer(question, check_history(history, self.service.settings), docs or None).to_json()
         except Exception as exc:  # noqa: BLE001
             raise gradio_error(exc) from None
 

@@ -93,8 +93,11 @@ def _blocks(text: str, inline, tail: str = "") -> str:
     return "".join(html_parts)
 
 
-def render_answer(answer: Answer) -> str:
+def render_answer(answer: Answer, labels: dict[str, str] | None = None) -> str:
     """An answer as HTML: each [n] a link to its paragraph, then the list of sources (none if refused).
+
+    `labels` (document id → short name, given when several documents are loaded) makes a
+    citation's label name its document: “[江苏 第12段]” instead of “[12]”.
 
     An answer of points (a lead line, then `1. …[n]` lines) becomes a list; a point's citation
     link quotes the point itself when the cited sentence contains it, so the panel highlights it.
@@ -113,7 +116,7 @@ def render_answer(answer: Answer) -> str:
             if c is None:
                 return html.escape(match.group(0), quote=False)
             quote = claim if point and claim and claim in c.quote else c.quote
-            return _cite_link(c.doc, c.paragraph, quote, f"[{number}]", c.title)
+            return _cite_link(c.doc, c.paragraph, quote, _label(c, labels), c.title)
 
         out, last = [], 0
         for match in REF.finditer(line):
@@ -125,11 +128,17 @@ def render_answer(answer: Answer) -> str:
     if answer.refused or not answer.citations:
         return f'<div class="qa-answer qa-refused">{body}</div>' if answer.refused else f'<div class="qa-answer">{body}</div>'
     items = "".join(
-        f'<li>{_cite_link(c.doc, c.paragraph, c.quote, f"[{c.paragraph}]", c.title)} '
+        f'<li>{_cite_link(c.doc, c.paragraph, c.quote, _label(c, labels), c.title)} '
         f'{html.escape(c.title)} · 第{c.paragraph}段：<span class="qa-quote">“{html.escape(_shorten(c.quote))}”</span></li>'
         for c in answer.citations
     )
     return f'<div class="qa-answer">{body}</div><div class="qa-sources"><div class="qa-sources-title">来源</div><ul>{items}</ul></div>'
+
+
+def _label(c, labels: dict[str, str] | None) -> str:
+    """A citation's link text: [12], or [江苏 第12段] when documents have labels."""
+    name = labels.get(c.doc) if labels else None
+    return f"[{name} 第{c.paragraph}段]" if name else f"[{c.paragraph}]"
 
 
 def _shorten(quote: str, limit: int = QUOTE_CHARS) -> str:

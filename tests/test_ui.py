@@ -145,9 +145,12 @@ def test_the_chat_streams_points_then_links_them():
     class Service:
         settings = Settings()
 
-        def stream(self, question, history):
+        def stream(self, question, history, docs=None):
             self.last = Stream([Event(delta=OPEN[:40]), Event(delta=OPEN[40:]), Event(answer=answer)])
             return self.last
+
+        def documents(self):
+            return []  # one document or none: citations stay [n]
 
     service = Service()
     shown = []
