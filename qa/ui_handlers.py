@@ -26,13 +26,13 @@ from .ui_render import (
     DOC_PLACEHOLDER,
     PANEL_PLACEHOLDER,
     parse_target,
-    render_answer,
     render_document,
     render_draft,
     render_error,
     render_paragraph,
     render_search_results,
 )
+from .ui_table import answer_message
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ChatHandlers:
                     messages[-1] = {"role": "assistant", "content": render_draft(draft)}
                     yield "", messages, turns
                 if event.answer is not None:
-                    messages[-1] = {"role": "assistant", "content": render_answer(event.answer, labels)}
+                    messages[-1] = answer_message(event.answer, labels, text)
                     turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": event.answer.text}]
                     yield "", messages, turns
         except Exception as exc:  # noqa: BLE001 - shown as a message, logged with the details

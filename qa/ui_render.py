@@ -6,7 +6,8 @@ the page script (`qa.ui.HEAD`) opens it in the paragraph panel beside the chat; 
 (or in a new tab) the same link opens the document view at that paragraph.
 
 Left out: Markdown in general. An answer is plain text with `[n]` marks; only its numbered lines
-(`1. …[n]`, the points of an open question) and indented `- ` lines under them become lists.
+(`1. …[n]`, the points of an open question) and indented `- ` lines under them become lists, and
+the `| … |` lines of a table answer across documents a table (`qa.ui_table`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Sequence
 from urllib.parse import parse_qs, urlencode
 
 from .engine import Answer
+from .ui_table import is_table_line, table_html
 
 PANEL_PLACEHOLDER = '<div class="qa-panel-empty">点击回答中的引用编号（如 <b>[4]</b>）即可在这里查看原文段落。</div>'
 DOC_PLACEHOLDER = '<div class="qa-panel-empty">请选择文档。</div>'
@@ -56,14 +58,15 @@ TRAILING_REFS = re.compile(r"(?:\[[^\[\]]*\d\])+\s*$")
 
 def _blocks(text: str, inline, tail: str = "") -> str:
     """Escaped `text` as HTML: numbered lines an <ol>, "- " lines a <ul> (inside the point above
-    them when indented), other lines paragraphs; a single line stays bare. `inline(line, point)`
-    makes the HTML of one line's text; `tail` (a cursor) goes after the last line's."""
+    them when indented), `| … |` lines a <table>, other lines paragraphs; a single line stays bare.
+    `inline(line, point)` makes the HTML of one line's text; `tail` (a cursor) goes after the last line's."""
     lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) <= 1:
         return inline(text.strip(), False) + tail
     html_parts: list[str] = []
     items: list[list[str]] = []  # the open <ol>: each item's HTML parts (its own <ul> appended)
     start = 1
+    table: list[str] = []  # the lines of the open table
 
     def close() -> None:
         if items:
@@ -74,7 +77,13 @@ def _blocks(text: str, inline, tail: str = "") -> str:
     for index, line in enumerate(lines):
         end = tail if index == len(lines) - 1 else ""
         numbered, bullet = NUMBERED.match(line), BULLET.match(line)
-        if numbered:
+        if is_table_line(line):
+            close()
+            table.append(line)
+            if index == len(lines) - 1 or not is_table_line(lines[index + 1]):
+                html_parts.append(table_html(table, inline) + end)
+                table = []
+        elif numbered:
             if not items:
                 start = int(numbered.group(1))
             items.append([inline(numbered.group(2), True) + end])
@@ -93,7 +102,7 @@ def _blocks(text: str, inline, tail: str = "") -> str:
     return "".join(html_parts)
 
 
-def render_answer(answer: Answer, labels: dict[str, str] | None = None) -> str:
+def render_answer(answer: Answer, labels: dict[str, str] | None = None, after: str = "") -> str:
     """An answer as HTML: each [n] a link to its paragraph, then the list of sources (none if refused).
 
     `labels` (document id → short name, given when several documents are loaded) makes a
@@ -101,14 +110,15 @@ def render_answer(answer: Answer, labels: dict[str, str] | None = None) -> str:
 
     An answer of points (a lead line, then `1. …[n]` lines) becomes a list; a point's citation
     link quotes the point itself when the cited sentence contains it, so the panel highlights it.
+    `after` (HTML: a chart of the rows) goes after the answer's text, before its sources.
     """
     by_ref = {(c.doc, c.paragraph): c for c in answer.citations}
     by_number = {}
     for c in answer.citations:
         by_number.setdefault(c.paragraph, c)
 
-    def inline(line: str, point: bool) -> str:
-        claim = TRAILING_REFS.sub("", line).strip().rstrip("；;，,。.")
+    def inline(line: str, point: bool | str) -> str:  # point: a point's line, or the claim its citations quote
+        claim = point if isinstance(point, str) else TRAILING_REFS.sub("", line).strip().rstrip("；;，,。.")
 
         def link(match: re.Match) -> str:
             doc, number = match.group(1), int(match.group(2))
@@ -124,7 +134,7 @@ def render_answer(answer: Answer, labels: dict[str, str] | None = None) -> str:
             last = match.end()
         return "".join(out) + html.escape(line[last:], quote=False)
 
-    body = _blocks(answer.text, inline)
+    body = _blocks(answer.text, inline) + after
     if answer.refused or not answer.citations:
         return f'<div class="qa-answer qa-refused">{body}</div>' if answer.refused else f'<div class="qa-answer">{body}</div>'
     items = "".join(
@@ -132,7 +142,10 @@ def render_answer(answer: Answer, labels: dict[str, str] | None = None) -> str:
         f'{html.escape(c.title)} · 第{c.paragraph}段：<span class="qa-quote">“{html.escape(_shorten(c.quote))}”</span></li>'
         for c in answer.citations
     )
-    return f'<div class="qa-answer">{body}</div><div class="qa-sources"><div class="qa-sources-title">来源</div><ul>{items}</ul></div>'
+    sources = f'<div class="qa-sources-title">来源</div><ul>{items}</ul>'
+    if answer.rows:  # an answer across documents cites each row in place: its sources folded
+        sources = f'<details><summary class="qa-sources-title">来源（{len(answer.citations)}段）</summary><ul>{items}</ul></details>'
+    return f'<div class="qa-answer">{body}</div><div class="qa-sources">{sources}</div>'
 
 
 def _label(c, labels: dict[str, str] | None) -> str:
