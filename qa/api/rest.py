@@ -56,7 +56,7 @@ def health(request: Request, api: ApiContext = Depends(context)):
 @router.post(
     "/api/ask",
     response_model=AskResponse,
-    response_model_exclude_none=True,  # `rows` only for a question across documents
+    response_model_exclude_unset=True,  # `rows` only for a question across documents; a row's null citation stays
     responses={**ERRORS, 200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "JSON, or server-sent events when streaming"}},
     tags=["answers"],
 )

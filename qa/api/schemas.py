@@ -35,19 +35,28 @@ class CitationOut(BaseModel):
     quote: str = Field(description="the sentence of the paragraph that supports the answer")
 
 
+class RowCitation(BaseModel):
+    doc: str
+    paragraph: int
+
+
 class RowOut(BaseModel):
     doc: str
     title: str
-    value: str | None = Field(None, description="the figure or answer this document gives, if any")
-    citation: dict[str, Any] | None = Field(None, description="{doc, paragraph} of the paragraph it comes from")
+    value: str = Field(description="what this document states, as written (the figure or the first points), or 未提及 when it does not state it")
+    citation: RowCitation | None = Field(description="the paragraph the value comes from; null when the document does not state it")
 
 
 class AskResponse(BaseModel):
     answer: str = Field(description="the verified answer; [n] cites paragraph n")
     refused: bool = Field(description="true when the documents do not answer the question")
-    kind: str = Field("", description="the kind of answer the question asked for (number, plan, compare, …)")
+    kind: str = Field("", description="the kind of answer the question asked for (number, plan, …; across documents compare, select or table)")
     citations: list[CitationOut]
-    rows: list[RowOut] | None = Field(None, description="a question across documents (compare, select, table): one row per document")
+    rows: list[RowOut] | None = Field(
+        None,
+        description="only for a question across documents (kind compare, select or table): one row per document asked about, "
+        "in the order of the answer; a selection lists every document it checked, the answer text only those that match",
+    )
     timings_ms: dict[str, float]
 
 
