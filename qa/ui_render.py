@@ -125,7 +125,8 @@ def render_answer(answer: Answer, labels: dict[str, str] | None = None, after: s
             c = by_ref.get((doc, number)) if doc else by_number.get(number)
             if c is None:
                 return html.escape(match.group(0), quote=False)
-            quote = claim if point and claim and claim in c.quote else c.quote
+            # the point itself, or a row's value after its document's name (“江苏：增长5%”)
+            quote = next((q for q in (claim, claim.split("：", 1)[-1]) if point and q and q in c.quote), c.quote)
             return _cite_link(c.doc, c.paragraph, quote, _label(c, labels), c.title)
 
         out, last = [], 0

@@ -132,6 +132,14 @@ def test_a_selection_shows_and_saves_only_its_kept_rows_without_a_chart():
         assert len(f.read().splitlines()) == 2
 
 
+def test_a_comparison_is_a_list_whose_citations_quote_each_row_value_and_has_a_chart():
+    text = "2份报告的相关内容如下：\n- 江苏：地区生产总值按增长5%安排[jiangsu-2026:35]\n- 广东：地区生产总值增长4.5%—5%[guangdong-2026:56]"
+    answer = Answer(text, table_answer().citations, False, {}, "extractive", kind="compare", rows=rows()[:2])
+    html, _ = answer_message(answer, LABELS)["content"]
+    assert html.count("<li>江苏：") == 1 and ">[广东 第56段]</a>" in html and "qa-chart" in html
+    assert "p=35&amp;q=%E5%9C%B0%E5%8C%BA" in html  # quotes 地区生产总值按增长5%安排, not the whole sentence
+
+
 def test_an_answer_without_rows_is_one_html_message():
     answer = Answer("2023年地区生产总值4015亿元[4]。", (Citation("d", "T", 4, "地区生产总值4015亿元"),), False, {}, "extractive")
     assert answer_message(answer) == {"role": "assistant", "content": render_answer(answer)}
