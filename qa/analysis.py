@@ -53,7 +53,9 @@ class Analysis:
 
     @property
     def wants_figure(self) -> bool:
-        return self.kind in ("number", "range", "fromto", "rank")
+        """A figure is asked for by the kind, or by a measure (增长, 占比, 人均…) in a plain fact question."""
+        measured = self.kind == "fact" and self.measures & {"growth", "share", "per_capita", "total"}
+        return self.kind in ("number", "range", "fromto", "rank") or bool(measured)
 
 
 def _has(question: str, cue: str) -> bool:

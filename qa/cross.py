@@ -69,6 +69,8 @@ def _per_document_question(question: str, doc: str, docs: dict) -> str:
         if other != doc:
             for name in sorted(document_names(other, d), key=len, reverse=True):
                 text = text.replace(name, "")
+    for cue in sorted((c for cues in lexicon()["cross"].values() for c in cues), key=len, reverse=True):
+        text = text.replace(cue, "")
     text = re.sub(r"分别|各自|各有|各(?=[打增达是为])", lambda m: "有" if m.group(0) == "各有" else "", text)
     return re.sub(r"^[和、与及，,\s]+|[和、与及]{2,}", "", text)
 

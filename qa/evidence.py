@@ -23,15 +23,14 @@ from .analysis import Analysis
 from .lexicon import lexicon, tuning
 from .numbers import FIGURE
 from .retrieval import CorpusStats, Hit, Query
-from .text import synonyms, tokenize
+from .text import synonyms, tokenize, with_equivalents
 
 CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
 RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|前[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+连冠|位居|位列|居全")
 NAME = re.compile(r"[“《「][^”》」]{2,30}[”》」]")
 MEASURE_MARKS = {"per_capita": ("人均",), "growth": ("增长", "增速", "下降", "提高", "提升", "减少", "降低"), "share": ("占比", "比重", "占", "%", "率")}
-NUMERAL = re.compile(r"[0-9０-９一二三四五六七八九十百千万亿两]")
 QUESTION_WORD = re.compile(r"哪|几|什么|多少|怎")
-ASKED_UNIT = re.compile(r"多少\s*([万亿千百]*)\s*([斤辆枚吨套张床所家座条人户名个项])")
+ASKED_UNIT = re.compile(r"(?<!第)(?:多少|几)\s*([万亿千百]*)\s*([斤辆枚吨套张床所家座条人户名个项])")
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class Selection:
             return f"the chosen sentences are not about {', '.join(self.other_places)}"
         if not self.key_terms_found and self.best is not None and self.best.overlap < tuning()["refusal"]["key_word_overlap"]:
             return "the chosen sentences lack the question's key words"
-        if self.analysis.wants_figure and not all(NUMERAL.search(span) for _, span in self.spans):
+        if self.analysis.wants_figure and not all(FIGURE.search(span) or RANK.search(span) for _, span in self.spans):
             return "the question asks for a figure and the evidence gives none"
         if self.near_miss:
             return f"near miss: the documents do not give {self.near_miss}"
@@ -106,9 +105,11 @@ def term_weights(stats: CorpusStats, terms: tuple[str, ...]) -> dict[str, float]
 
 
 def _covered(terms: dict[str, float], text: str) -> float:
+    """Share of the question's term weight found in `text` (either spelling of a synonym counts)."""
     total = sum(terms.values())
     if not total:
         return 0.0
+    text = with_equivalents(text)
     return sum(w for t, w in terms.items() if t in text) / total
 
 
@@ -133,7 +134,7 @@ def features(text: str, analysis: Analysis) -> float:
     wanted, have = 0, 0
     if analysis.wants_figure or analysis.kind in ("fact", "yesno"):
         wanted += 1
-        have += bool(FIGURE.search(text) or NUMERAL.search(text) and analysis.kind != "number")
+        have += bool(FIGURE.search(text))
     if analysis.kind == "rank":
         wanted += 1
         have += bool(RANK.search(text))
@@ -161,6 +162,27 @@ def shared_phrase(question: str, text: str, limit: int = 8) -> int:
     return min(match.size, limit) if match.size >= 2 else 0
 
 
+def figure_context(terms: dict[str, float], text: str, width: int = 10) -> float:
+    """How much of the question names what a figure of `text` measures: the share of its weight in
+    the words right before the best figure (生产总值增长|5%, 经济增长|5%)."""
+    best = 0.0
+    for m in FIGURE.finditer(text):
+        best = max(best, _covered(terms, text[max(0, m.start() - width) : m.start()]))
+    return best
+
+
+def _units(clauses: list[str], continuation: tuple[str, ...]) -> list[str]:
+    """Clauses joined with the ones that continue them (贷款余额突破2800亿元、|增长19.9%): a figure
+    and the words that say what it measures are scored together."""
+    units: list[str] = []
+    for clause in clauses:
+        if units and clause.startswith(continuation):
+            units[-1] += clause
+        else:
+            units.append(clause)
+    return units
+
+
 def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str:
     """The clauses of `sentence` around the one that answers, at most `span_max_chars` long.
 
@@ -170,15 +192,20 @@ def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str
     qualifiers never straddle a clause boundary, so they stay whole.
     """
     limit = tuning()["evidence"]["span_max_chars"]
-    clauses = split_clauses(sentence)
+    continuation = tuple(lexicon()["continuation"])
+    clauses = _units(split_clauses(sentence), continuation)
     if len(clauses) == 1:
         return sentence.rstrip("，；：。、,;:")
-    scores = [_covered(terms, c) + 0.5 * features(c, analysis) + PHRASE_WEIGHT * shared_phrase(analysis.question, c) for c in clauses]
-    best = max(range(len(clauses)), key=lambda i: scores[i])
+    scores = [
+        _covered(terms, c) + 0.5 * features(c, analysis) + PHRASE_WEIGHT * shared_phrase(analysis.question, c)
+        + (figure_context(terms, c) if analysis.wants_figure else 0.0)
+        for c in clauses
+    ]
+    candidates = range(len(clauses))
+    if analysis.wants_figure and any(FIGURE.search(c) for c in clauses):
+        candidates = [i for i in candidates if FIGURE.search(clauses[i])]  # the clause that answers holds a figure
+    best = max(candidates, key=lambda i: scores[i])
     start = end = best
-    continuation = tuple(lexicon()["continuation"])
-    if start > 0 and clauses[start].startswith(continuation):
-        start -= 1
 
     def span() -> str:
         return "".join(clauses[start : end + 1])
@@ -200,7 +227,7 @@ def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str
 def _candidates(stats: CorpusStats, query: Query, hits: list[Hit], terms: dict[str, float], analysis: Analysis) -> list[Evidence]:
     weights = tuning()["evidence"]
     asked = set(query.years)
-    out: list[Evidence] = []
+    out: list[tuple[float, Evidence]] = []
     for rank, hit in enumerate(hits):
         paragraph = stats.docs[hit.doc].paragraph(hit.paragraph)
         context = " ".join(x for x in (paragraph.section, paragraph.subsection) if x)
@@ -217,9 +244,12 @@ def _candidates(stats: CorpusStats, query: Query, hits: list[Hit], terms: dict[s
                 weights["meaning_weight"] * meaning + weights["overlap_weight"] * overlap
                 - weights["rank_weight"] * math.log1p(rank) - year_penalty + weights["feature_weight"] * features(text, analysis)
             )
-            out.append(Evidence(hit.doc, hit.paragraph, index, text, paragraph.section, meaning, overlap, score))
-    out.sort(key=lambda e: -e.score)
-    return out
+            bonus = weights["feature_weight"] * figure_context(terms, text) if analysis.wants_figure else 0.0
+            out.append((score + bonus, Evidence(hit.doc, hit.paragraph, index, text, paragraph.section, meaning, overlap, score)))
+    # Ranked with how well the words before a figure name what is asked; `score` (what refusal is
+    # fitted on) leaves that out, so the thresholds keep their meaning.
+    out.sort(key=lambda pair: -pair[0])
+    return [e for _, e in out]
 
 
 def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Selection:
@@ -303,7 +333,7 @@ def key_terms(terms: dict[str, float]) -> list[str]:
 
 def _context_text(stats: CorpusStats, e: Evidence) -> str:
     p = stats.docs[e.doc].paragraph(e.paragraph)
-    return f"{p.section} {p.subsection} {e.text}".lower()
+    return with_equivalents(f"{p.section} {p.subsection} {e.text}").lower()
 
 
 def _per_year_best(stats: CorpusStats, query: Query, candidates: list[Evidence]) -> list[Evidence]:

@@ -62,6 +62,14 @@ def synonyms() -> dict[str, str]:
     return lexicon()["synonyms"]
 
 
+def with_equivalents(text: str) -> str:
+    """`text` followed by the other spelling of every synonym pair it holds (经济增长 → 地区生产总值增长),
+    so that a question's words are found in a sentence that uses the other spelling."""
+    extra = [b for a, b in synonyms().items() if a in text and b not in text]
+    extra += [a for a, b in synonyms().items() if b in text and a not in text]
+    return text + ("\n" + " ".join(dict.fromkeys(extra)) if extra else "")
+
+
 def expand_synonyms(question: str) -> str:
     """Append the report's spelling of everyday terms the question uses (GDP → 地区生产总值)."""
     extra = [formal for casual, formal in synonyms().items() if casual in question and formal not in question]
