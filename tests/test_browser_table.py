@@ -3,7 +3,8 @@ with the extractive engine, Debian's chromium through playwright (as `test_brows
 
 The table renders with one row per report, a citation in row 5 opens that report's paragraph in the
 panel with the row's value highlighted, the bar chart has one bar per stated report, and the CSV
-file in the chat holds the same rows as the table. Set TABLE_SCREENSHOT=<path> to keep a picture.
+file in the chat holds the same rows as the table; a comparison asked next in the same chat works
+too. Set TABLE_SCREENSHOT=<path> to keep a picture.
 """
 
 from __future__ import annotations
@@ -106,3 +107,16 @@ def test_a_table_answer_its_citations_chart_and_csv(page, base, tmp_path):
     page.screenshot(path=str(tmp_path / "table.png"))
     if os.environ.get("TABLE_SCREENSHOT"):
         shutil.copy2(tmp_path / "table.png", os.environ["TABLE_SCREENSHOT"])
+
+
+def test_a_comparison_after_the_table_in_the_same_chat(page, base):
+    """The chat sends its messages back with each question, the CSV file among them: it still answers."""
+    page.goto(base + "/", wait_until="load")
+    ask(page, QUESTION).locator("table.qa-table").wait_for()
+    answer = ask(page, "江苏和广东2026年的地区生产总值增长目标分别是多少？", answers_before=1)
+    assert [li.inner_text() for li in answer.locator("li").all()] == ["江苏：地区生产总值增长5%左右[江苏 第8段]", "广东：地区生产总值增长4.5%—5%[广东 第8段]"]
+    assert answer.locator("svg.qa-chart-svg g.qa-bar").count() == 2
+    assert page.locator("#qa-chatbot a[download$='.csv']").count() == 2
+    answer.locator("a.qa-cite").last.click()
+    sync_api.expect(page.locator("#qa-panel .qa-paragraph mark")).to_have_text("地区生产总值增长4.5%—5%")
+
