@@ -72,7 +72,10 @@ def _per_document_question(question: str, doc: str, docs: dict) -> str:
     for cue in sorted((c for cues in lexicon()["cross"].values() for c in cues), key=len, reverse=True):
         text = text.replace(cue, "")
     text = re.sub(r"分别|各自|各有|各(?=[打增达是为])", lambda m: "有" if m.group(0) == "各有" else "", text)
-    return re.sub(r"^[和、与及，,\s]+|[和、与及]{2,}", "", text)
+    text = re.sub(r"[两二三四五六七八九十]+(?:个)?(?:省份|省|市|地区|地|区)", "", text)  # 三省, 两地: the group, not a place
+    text = re.sub(r"(?:定在|定为|达到|超过)?\s*\d+(?:\.\d+)?\s*[%％]?\s*(?:左右|以上|以内|以下)?(?=[？?。，]|$)", "", text)  # the asked value
+    text = re.sub(r"[和、与及]+(?=[^\u4e00-\u9fff]|今年|去年|明年|\d|的|在|[和、与及])", "", text)
+    return re.sub(r"^[和、与及把将，,\s]+", "", text)
 
 
 def document_row(retriever: Retriever, doc: str, question: str, top_k: int) -> Row:

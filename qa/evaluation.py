@@ -33,7 +33,7 @@ from .retrieval import Retriever
 
 
 LIST_NUMBER = re.compile(r"(?m)^\s*\d+\.\s")
-OPEN_LEAD = re.compile(r"共有?\d+(?:条|个部分)|列出\d+条")
+OPEN_LEAD = re.compile(r"共有?\d+(?:条|个部分)|列出\d+条|共查阅\d+份报告|\d+份报告(?:中|的)|\d+份(?:有|符合)")
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -126,7 +126,7 @@ def figure_problems(answer, docs) -> tuple[list[str], list[str]]:
     unsupported, wrong_measure = [], []
     for part, refs in segments(answer.text):
         part = LIST_NUMBER.sub("", part)
-        part = OPEN_LEAD.sub("", part)  # the lead of an open answer counts the points: the engine's count, not a document figure
+        part = OPEN_LEAD.sub("", part)  # the lead of an open or cross answer counts points or reports: the engine's count, not a document figure
         support = "\n".join(t for d, n in refs if (t := _paragraph_text(docs, d or default, n))) if refs else every
         have = set(numbers_in(support))
         unsupported += [n for n in numbers_in(part) if n not in have]

@@ -29,6 +29,7 @@ CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
 RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|前[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+连冠|位居|位列|居全")
 NAME = re.compile(r"[“《「][^”》」]{2,30}[”》」]")
 MEASURE_MARKS = {"per_capita": ("人均",), "growth": ("增长", "增速", "下降", "提高", "提升", "减少", "降低"), "share": ("占比", "比重", "占", "%", "率")}
+RATE_WORDS = re.compile(r"率|比例|比重|百分|%|％|增|涨|降|提高|多快")
 QUESTION_WORD = re.compile(r"哪|几|什么|多少|怎")
 ASKED_UNIT = re.compile(r"(?<!第)(?:多少|几)\s*([万亿千百]*)\s*([斤辆枚吨套张床所家座条人户名个项])")
 
@@ -286,6 +287,11 @@ def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> t
     return tuple(missing)
 
 
+def _is_change(text: str, m: re.Match) -> bool:
+    """Is the figure a rate of change (增长15%, 下降2个百分点), not a level (提高到13260元, 缩小至1.57)?"""
+    return bool(re.match(r"\s*(?:[%％‰]|个百分点)", text[m.end() : m.end() + 5])) and not re.search(r"[到至为]\s*$", text[max(0, m.start() - 3) : m.start()])
+
+
 def near_miss(spans: tuple[tuple[Evidence, str], ...], analysis: Analysis) -> str:
     """The measure or unit asked that the chosen clauses do not give ("" when they do)."""
     if not spans or not analysis.wants_figure:
@@ -297,6 +303,12 @@ def near_miss(spans: tuple[tuple[Evidence, str], ...], analysis: Analysis) -> st
         amounts = [m for m in FIGURE.finditer(text) if not re.match(r"\s*(?:[%‰％]|个百分点)", text[m.end() : m.end() + 4])]
         if not amounts:
             return "总量"
+    if not analysis.measures & {"growth", "share"} and not RATE_WORDS.search(analysis.question):
+        from .claims import measures_before
+
+        figures = list(FIGURE.finditer(text))
+        if figures and all(_is_change(text, m) and "growth" in measures_before(text, m.start()) for m in figures):
+            return "总量"  # an amount is asked; the clauses give only by how much it grew
     unit = ASKED_UNIT.search(analysis.question)
     if unit and not re.search(rf"\d[\d.]*\s*[万亿千百]*{unit.group(2)}", text):
         return f"以“{unit.group(2)}”计的数字"
