@@ -259,13 +259,20 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
     candidates = _candidates(stats, query, hits, terms, analysis)
     chosen = _per_year_best(stats, query, candidates)
     spans = tuple((e, trim_span(e.text, terms, analysis)) for e in chosen)
-    keys = key_terms({t: w for t, w in terms.items() if t in stats.idf})
+    keys = key_terms({t: w for t, w in terms.items() if t in stats.idf and t not in _own_names(stats)})
     found = all(any(k in _context_text(stats, e) for k in keys) for e, _ in spans) if keys else True
     return Selection(
         query=query, analysis=analysis, evidence=tuple(candidates), spans=spans,
         absent=absent_terms(stats, query, analysis), key_terms_found=found, near_miss=near_miss(spans, analysis),
         other_places=places_not_in(stats, analysis, [_context_text(stats, e) for e, _ in spans]),
     )
+
+
+def _own_names(stats: CorpusStats) -> set[str]:
+    """The documents' own names (江苏, 江苏省…): a question names its document, the sentence need not."""
+    from .routing import document_names
+
+    return {n.lower() for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
 
 
 def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> tuple[str, ...]:
