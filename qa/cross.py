@@ -88,14 +88,15 @@ def document_row(retriever: Retriever, doc: str, question: str, top_k: int) -> R
         analysis = replace(analysis, kind="number")
     query = retriever.prepare(analysis.search_text, doc=doc)
     hits = retriever.search_query(query, k=top_k, sentences_per_hit=1000, docs=[doc])
+    stats = retriever.stats_for([doc])
     value, paragraph = "", None
     if analysis.open or analysis.kind == "definition":
-        found = select_points(retriever.stats, query, hits, analysis)
+        found = select_points(stats, query, hits, analysis)
         first = [p for p in found.points if found.points and p.paragraph == found.points[0].paragraph][:2]
         if not found.why_refused and first:
             value, paragraph = "；".join(p.text for p in first), first[0].paragraph
     else:
-        selection = select_evidence(retriever.stats, query, hits, analysis)
+        selection = select_evidence(stats, query, hits, analysis)
         if selection.answerable:
             e, span = selection.spans[0]
             value, paragraph = span, e.paragraph

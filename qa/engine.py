@@ -25,7 +25,7 @@ from .grounding import parse_citations
 from .lexicon import tuning
 from .points import select_points, verify_points
 from .retrieval import Retriever
-from .routing import check_scope, named_documents
+from .routing import check_scope, named_documents, without_names
 from .settings import Settings
 from .text import clean_question
 from .verify import verify_fact_answer
@@ -117,13 +117,14 @@ class Engine:
             yield from self._cross(mode, question, named, scope, timings, started)
             return
         chosen = tuple(named) or scope
-        query = self.retriever.prepare(analysis.search_text, doc=chosen[0] if len(chosen) == 1 else None)
+        query = self.retriever.prepare(without_names(analysis.search_text, named, all_docs), doc=chosen[0] if len(chosen) == 1 else None)
         query = replace(query, terms=analysis.terms(query.terms))
         hits = self.retriever.search_query(query, k=self.settings.top_k, sentences_per_hit=1000, docs=chosen or None)
+        stats = self.retriever.stats_for(chosen)
         if analysis.open or analysis.kind == "definition":
-            yield Event(answer=self._open_answer(analysis, query, hits, timings, started))
+            yield Event(answer=self._open_answer(analysis, query, hits, stats, timings, started))
             return
-        selection = select_evidence(self.retriever.stats, query, hits, analysis)
+        selection = select_evidence(stats, query, hits, analysis)
         timings["retrieval_ms"] = _ms(started)
         if not selection.answerable:
             log.info("refusing %r: %s", question[:80], selection.why_refused)
@@ -184,11 +185,11 @@ class Engine:
         else:
             yield Event(answer=self._finish(verdict.text, selection, timings, "generated", kind=analysis.kind))
 
-    def _open_answer(self, analysis: Analysis, query, hits, timings: dict, started: float) -> Answer:
+    def _open_answer(self, analysis: Analysis, query, hits, stats, timings: dict, started: float) -> Answer:
         """Cited points for a plan, list, achievement, problem, definition or summary question."""
-        found = select_points(self.retriever.stats, query, hits, analysis)
+        found = select_points(stats, query, hits, analysis)
         timings["retrieval_ms"] = _ms(started)
-        kept, problems = verify_points(found.points, self.retriever.stats)
+        kept, problems = verify_points(found.points, stats)
         if found.why_refused or not kept:
             timings["total_ms"] = _ms(started)
             why = found.why_refused or "no point passed its check"

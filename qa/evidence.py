@@ -97,8 +97,11 @@ class Selection:
 def term_weights(stats: CorpusStats, terms: tuple[str, ...]) -> dict[str, float]:
     """IDF of each content term in the paragraph collection; unseen terms weigh the most."""
     top = max(stats.idf.values(), default=1.0)
+    own = _own_names(stats)
     weights = {}
     for term in dict.fromkeys(terms):
+        if term in own:
+            continue  # the document's own name: retrieval is scoped to it, its sentences need not repeat it
         if len(term) == 1 and term not in stats.idf:
             continue
         weights[term] = stats.idf.get(term, top)
@@ -259,7 +262,7 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
     candidates = _candidates(stats, query, hits, terms, analysis)
     chosen = _per_year_best(stats, query, candidates)
     spans = tuple((e, trim_span(e.text, terms, analysis)) for e in chosen)
-    keys = key_terms({t: w for t, w in terms.items() if t in stats.idf and t not in _own_names(stats)})
+    keys = key_terms({t: w for t, w in terms.items() if t in stats.idf})
     found = all(any(k in _context_text(stats, e) for k in keys) for e, _ in spans) if keys else True
     return Selection(
         query=query, analysis=analysis, evidence=tuple(candidates), spans=spans,
@@ -272,7 +275,13 @@ def _own_names(stats: CorpusStats) -> set[str]:
     """The documents' own names (江苏, 江苏省…): a question names its document, the sentence need not."""
     from .routing import document_names
 
-    return {n.lower() for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
+    key = id(stats)
+    if key not in _OWN:
+        _OWN[key] = {n.lower() for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
+    return _OWN[key]
+
+
+_OWN: dict[int, set[str]] = {}
 
 
 def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> tuple[str, ...]:

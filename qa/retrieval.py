@@ -119,6 +119,21 @@ class Retriever:
         self._default_year = max((max(y) for y in years), default=None)
         self.corpus_text = "\n".join(p.text for d in index.docs.values() for p in d.paragraphs).lower()
         self.stats = CorpusStats(self.bm25.idf, self.corpus_text, index.docs)
+        self._scoped_stats: dict[tuple[str, ...], CorpusStats] = {}
+
+    def stats_for(self, docs: Collection[str] | None) -> CorpusStats:
+        """The statistics of the documents a question is scoped to (all when None): how rare a word
+        is, and whether it occurs at all, are judged within them, not across every report loaded."""
+        key = tuple(sorted(docs or ()))
+        if not key or len(key) == len(self.index.docs):
+            return self.stats
+        if key not in self._scoped_stats:
+            wanted = set(key)
+            rows = [i for i, (doc, _) in enumerate(self.index.paragraph_keys) if doc in wanted]
+            idf = BM25([self.index.paragraph_tokens[i] for i in rows]).idf
+            text = "\n".join(p.text for d in key for p in self.index.docs[d].paragraphs).lower()
+            self._scoped_stats[key] = CorpusStats(idf, text, {d: self.index.docs[d] for d in key})
+        return self._scoped_stats[key]
 
     def warm_up(self) -> None:
         """Load jieba's dictionary and run the embedder once, so the first request is not slow."""

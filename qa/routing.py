@@ -81,6 +81,15 @@ def named_documents(question: str, docs: Mapping) -> list[str]:
     return [doc_id for _, doc_id in sorted(found)]
 
 
+def without_names(text: str, doc_ids: Iterable[str], docs: Mapping) -> str:
+    """`text` without the names of these documents: once a question is routed to its document,
+    the name only pulls retrieval towards paragraphs that happen to repeat it."""
+    for doc_id in doc_ids:
+        for name in sorted(document_names(doc_id, docs[doc_id]), key=len, reverse=True):
+            text = re.sub(re.escape(name), "", text, flags=re.IGNORECASE)
+    return text
+
+
 def short_name(doc_id: str, title: str) -> str:
     """A short label for citations in the chat (江苏), falling back to the title."""
     names = [n for n in names_of(doc_id, title) if not n.isascii()]
