@@ -1,10 +1,10 @@
 """Build, load and check the search index on disk.
 
 An index folder holds a pointer file `CURRENT` naming one build folder, and build folders with:
-`manifest.json` (format version, embedder id and dimension, a sha256 of every source document and of
-every index file, build time), `chunks.jsonl` (one sentence chunk a line), `dense.faiss` (exact
-inner-product FAISS index over the chunk embeddings) and `bm25.json` (jieba tokens of every
-paragraph). A build is written into a temporary folder and made current by atomically replacing
+`manifest.json` (format version, embedder id and dimension, the kind of dense index, a sha256 of
+every source document and of every index file, build time), `chunks.jsonl` (one sentence chunk a
+line), `dense.faiss` (inner-product FAISS index over the chunk embeddings) and `bm25.json` (jieba
+tokens of every paragraph). A build is written into a temporary folder and made current by atomically replacing
 `CURRENT`, so an interrupted build leaves the previous index in use. Loading verifies the manifest:
 a stale index (documents changed), one built by another embedder, or a damaged file is refused with
 a message that says to run `qa index`, never silently used.
@@ -12,7 +12,14 @@ a message that says to run `qa index`, never silently used.
 Unchanged sentences are not re-embedded: a refresh reuses the vectors of the current build for
 chunks whose embedded text is identical.
 
-Left out: approximate FAISS indexes (IVF/HNSW); exact search is fast to well over 10^5 sentences.
+The dense index is exact (`IndexFlatIP`) below `APPROXIMATE_MIN_VECTORS` sentences and IVF above
+(`scripts/bench_corpus.py` measured where exact search gets slow, and IVF kept its recall at 500k
+sentences where HNSW did not: see the README's scaling section). An IVF index is loaded behind
+`CappedSearch`, which answers a search for every sentence (what retrieval asks of an exact index)
+with the `APPROXIMATE_CANDIDATES` nearest; the others are missing, which retrieval scores as
+unrelated.
+
+Left out: HNSW and product quantization (the vectors of one machine's corpus fit in memory uncompressed).
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ FORMAT_VERSION = 1
 POINTER = "CURRENT"
 FILES = ("chunks.jsonl", "dense.faiss", "bm25.json")
 EMBED_BATCH = 32
+APPROXIMATE_MIN_VECTORS = 100_000  # sentences (~190 reports); below, exact search (measured: scripts/bench_corpus.py)
+APPROXIMATE_CANDIDATES = 256  # nearest sentences an approximate search returns
+IVF_LISTS_PER_SQRT = 4  # nlist = 4·√n
+IVF_PROBE_SHARE = 32  # nprobe = nlist / 32 (at least 8)
+IVF_TRAIN_PER_LIST = 40  # k-means sample: 40 vectors a list
 
 
 class IndexUnusable(Exception):
@@ -155,8 +167,7 @@ def _write_build(folder: Path, docs: list[Document], chunks: list[Chunk], vector
     """Write the index files of a build into `folder`; returns its manifest (without timings)."""
     import faiss
 
-    dense = faiss.IndexFlatIP(dim)
-    dense.add(vectors)
+    dense = dense_index(vectors, dim)
     faiss.write_index(dense, str(folder / "dense.faiss"))
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
@@ -168,12 +179,55 @@ def _write_build(folder: Path, docs: list[Document], chunks: list[Chunk], vector
     return {
         "format_version": FORMAT_VERSION,
         "embedder": {"id": embedder_id, "dim": dim},
+        "dense": "ivf" if len(vectors) >= APPROXIMATE_MIN_VECTORS else "flat",
         "documents": corpus_fingerprint(docs),
         "files": {f: _file_sha(folder / f) for f in FILES},
         "chunks": len(chunks),
         "paragraphs": len(keys),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def dense_index(vectors: np.ndarray, dim: int):
+    """Exact inner-product search below `APPROXIMATE_MIN_VECTORS` vectors, IVF (inner product) from there on.
+
+    The IVF lists are trained on a fixed sample (the same vectors give the same index), and the
+    index keeps a direct map so that a refresh can reuse its vectors.
+    """
+    import faiss
+
+    n = len(vectors)
+    if n < APPROXIMATE_MIN_VECTORS:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index
+    nlist = int(IVF_LISTS_PER_SQRT * np.sqrt(n))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
+    index.train(vectors[np.sort(sample)])
+    index.add(vectors)
+    index.nprobe = max(8, nlist // IVF_PROBE_SHARE)
+    index.make_direct_map()
+    return index
+
+
+class CappedSearch:
+    """An approximate index that answers `search(x, k)` with at most `cap` neighbours (the rest missing).
+
+    Retrieval asks an exact index for every sentence's score; an approximate index cannot give that
+    (and would be slow trying), so it gives its `cap` nearest and the others count as unrelated.
+    """
+
+    def __init__(self, index, cap: int = APPROXIMATE_CANDIDATES) -> None:
+        self.index, self.cap = index, cap
+        self.ntotal, self.d = index.ntotal, index.d
+
+    def search(self, x: np.ndarray, k: int):
+        """(scores, ids) of the min(k, cap) nearest; fewer columns than `k` asked for (the rest are missing)."""
+        return self.index.search(x, min(k, self.cap, self.ntotal))
+
+    def reconstruct_n(self, start: int, count: int) -> np.ndarray:
+        return self.index.reconstruct_n(start, count)
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -238,6 +292,8 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
     if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"]:
         raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences); run `qa index --rebuild`")
+    if manifest.get("dense") == "ivf":
+        dense = CappedSearch(dense)
     return SearchIndex(
         path=build,
         manifest=manifest,
