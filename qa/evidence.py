@@ -17,21 +17,18 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .analysis import Analysis
 from .lexicon import lexicon, tuning
 from .numbers import FIGURE
+from .refusal import _own_names, absent_terms, near_miss, places_not_in
 from .retrieval import CorpusStats, Hit, Query
-from .text import synonyms, tokenize, with_equivalents
+from .text import with_equivalents
 
 CLAUSE_SPLIT = re.compile(r"(?<=[，；：,;:])")
 RANK = re.compile(r"第[一二三四五六七八九十\d]+|首位|首个|前[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+连冠|位居|位列|居全")
 NAME = re.compile(r"[“《「][^”》」]{2,30}[”》」]")
 MEASURE_MARKS = {"per_capita": ("人均",), "growth": ("增长", "增速", "下降", "提高", "提升", "减少", "降低"), "share": ("占比", "比重", "占", "%", "率")}
-RATE_WORDS = re.compile(r"率|比例|比重|百分|%|％|增|涨|降|提高|多快")
-QUESTION_WORD = re.compile(r"哪|几|什么|多少|怎")
-ASKED_UNIT = re.compile(r"(?<!第)(?:多少|几)\s*([万亿千百]*)\s*([斤辆枚吨套张床所家座条人户名个项])")
 
 
 @dataclass(frozen=True)
@@ -271,66 +268,6 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
     )
 
 
-def _own_names(stats: CorpusStats) -> set[str]:
-    """The documents' own names (江苏, 江苏省…): a question names its document, the sentence need not."""
-    from .routing import document_names
-
-    key = id(stats)
-    if key not in _OWN:
-        _OWN[key] = {n.lower() for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
-    return _OWN[key]
-
-
-_OWN: dict[int, set[str]] = {}
-
-
-def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> tuple[str, ...]:
-    """Places the question names (jieba's ns), other than the documents' own names, that none of
-    `texts` mentions: a figure of the province is not the figure of a city in it."""
-    from .routing import document_names
-
-    if analysis.language != "zh":
-        return ()
-    own = {n for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
-    generic = set(lexicon()["generic_nouns"])
-    places = [w.word for w in _posseg().lcut(analysis.question) if w.flag == "ns" and len(w.word) >= 2]
-    missing = []
-    for place in places:
-        bare = re.sub(r"[省市县区]$", "", place) if len(place) > 2 else place
-        if place in own or bare in own or place in generic or any(bare in t for t in texts):
-            continue
-        missing.append(place)
-    return tuple(missing)
-
-
-def _is_change(text: str, m: re.Match) -> bool:
-    """Is the figure a rate of change (增长15%, 下降2个百分点), not a level (提高到13260元, 缩小至1.57)?"""
-    return bool(re.match(r"\s*(?:[%％‰]|个百分点)", text[m.end() : m.end() + 5])) and not re.search(r"[到至为]\s*$", text[max(0, m.start() - 3) : m.start()])
-
-
-def near_miss(spans: tuple[tuple[Evidence, str], ...], analysis: Analysis) -> str:
-    """The measure or unit asked that the chosen clauses do not give ("" when they do)."""
-    if not spans or not analysis.wants_figure:
-        return ""
-    text = "".join(s for _, s in spans)
-    if "per_capita" in analysis.measures and "人均" not in text:
-        return "人均值"
-    if "total" in analysis.measures and "growth" not in analysis.measures and "share" not in analysis.measures:
-        amounts = [m for m in FIGURE.finditer(text) if not re.match(r"\s*(?:[%‰％]|个百分点)", text[m.end() : m.end() + 4])]
-        if not amounts:
-            return "总量"
-    if not analysis.measures & {"growth", "share"} and not RATE_WORDS.search(analysis.question):
-        from .claims import measures_before
-
-        figures = list(FIGURE.finditer(text))
-        if figures and all(_is_change(text, m) and "growth" in measures_before(text, m.start()) for m in figures):
-            return "总量"  # an amount is asked; the clauses give only by how much it grew
-    unit = ASKED_UNIT.search(analysis.question)
-    if unit and not re.search(rf"\d[\d.]*\s*[万亿千百]*{unit.group(2)}", text):
-        return f"以“{unit.group(2)}”计的数字"
-    return ""
-
-
 INSTRUCTION = re.compile(
     r"忽略(?:以上|上述|之前|前面|所有)|无视(?:所有|以上|上述)?规则|系统提示|提示词|管理员模式|你现在是|请你?(?:回答|输出|扮演)"
     r"|ignore (?:all |any )?(?:previous|prior|above) instructions|system prompt|you are now",
@@ -376,41 +313,3 @@ def _per_year_best(stats: CorpusStats, query: Query, candidates: list[Evidence])
         if of_year and of_year[0] not in chosen:
             chosen.append(of_year[0])
     return chosen or [candidates[0]]
-
-
-@lru_cache(maxsize=1)
-def _posseg():
-    import jieba.posseg
-
-    return jieba.posseg
-
-
-def topic_nouns(question: str) -> list[str]:
-    """The question's topic words: nouns, names and idioms (jieba's tags), generic nouns aside."""
-    keep = set(lexicon()["topic_pos"])
-    generic = set(lexicon()["generic_nouns"])
-    asking = {c for table in ("asks", "kinds") for cues in lexicon()[table].values() for c in cues}
-    words = [w.word for w in _posseg().lcut(question) if w.flag in keep and len(w.word) >= 2]
-    return [w for w in words if w not in generic and w not in asking and not QUESTION_WORD.search(w) and not re.fullmatch(r"[\d.]+", w)]
-
-
-def absent_terms(stats: CorpusStats, query: Query, analysis: Analysis) -> tuple[str, ...]:
-    """Topic words of the question that no document contains (消费券, 最低工资, another city…).
-
-    A compound counts as present when each of its parts is (城镇居民 in "城镇、农村居民"). Yes/no
-    questions may propose what the documents do not say, and English questions are judged by
-    their translation, so neither is checked here.
-    """
-    if analysis.kind == "yesno" or analysis.language != "zh":
-        return ()
-    everyday = {k.lower() for k in synonyms()}
-    absent = []
-    for term in topic_nouns(analysis.question):
-        low = term.lower()
-        if low in everyday or low in stats.text:
-            continue
-        parts = [t for t in tokenize(term) if len(t) >= 2 and t != low]
-        if parts and all(t in stats.text for t in parts):
-            continue
-        absent.append(term)
-    return tuple(absent)

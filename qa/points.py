@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from .analysis import Analysis
 from .claims import claim_problems
-from .evidence import _candidates, _covered, shared_phrase, split_clauses, term_weights, topic_nouns
+from .evidence import _candidates, _covered, shared_phrase, split_clauses, term_weights
+from .refusal import topic_nouns
 from .grounding import numbers_in
 from .lexicon import tuning
 from .retrieval import CorpusStats, Hit, Query
