@@ -137,6 +137,6 @@ def analyze(question: str, history: Sequence[dict] | None = None) -> Analysis:
     if kind in ("list", "fact", "name") and name and count:
         kind = "definition"
     return Analysis(
-        question=question, kind=kind, measures=detect_measures(basis), language="en" if english else "zh",
+        question=question, kind=kind, measures=detect_measures(search), language="en" if english else "zh",
         search_text=search, named_set=name, count=count, followup=followup,
     )

@@ -116,11 +116,7 @@ class Engine:
         if mode:
             yield from self._cross(mode, question, named, scope, timings, started)
             return
-        chosen = tuple(named) or scope
-        query = self.retriever.prepare(without_names(analysis.search_text, named, all_docs), doc=chosen[0] if len(chosen) == 1 else None)
-        query = replace(query, terms=analysis.terms(query.terms))
-        hits = self.retriever.search_query(query, k=self.settings.top_k, sentences_per_hit=1000, docs=chosen or None)
-        stats = self.retriever.stats_for(chosen)
+        query, hits, stats = self.retrieve(analysis, named, scope)
         if analysis.open or analysis.kind == "definition":
             yield Event(answer=self._open_answer(analysis, query, hits, stats, timings, started))
             return
@@ -136,6 +132,27 @@ class Engine:
             yield Event(answer=self._finish(self.compose.extractive(selection), selection, timings, "extractive", kind=analysis.kind))
             return
         yield from self._generate(question, selection, analysis, timings, started, should_stop)
+
+    def retrieve(self, analysis: Analysis, named: Sequence[str], scope: tuple[str, ...]):
+        """Query, hits and word statistics for one analysed question, within the documents it
+        names (else the scope, else all); the documents' names leave the query once routed."""
+        chosen = tuple(named) or scope
+        all_docs = self.retriever.index.docs
+        query = self.retriever.prepare(without_names(analysis.search_text, named, all_docs), doc=chosen[0] if len(chosen) == 1 else None)
+        query = replace(query, terms=analysis.terms(query.terms))
+        hits = self.retriever.search_query(query, k=self.settings.top_k, sentences_per_hit=1000, docs=chosen or None)
+        return query, hits, self.retriever.stats_for(chosen)
+
+    def fact_evidence(self, question: str, history: Sequence[dict] | None = None) -> Selection | None:
+        """The evidence a single-document fact question gets (None for open and cross questions):
+        what `scripts/fit_tuning.py` fits the refusal thresholds on, exactly as answers use it."""
+        analysis = analyze(self.validate(question), history)
+        all_docs = self.retriever.index.docs
+        named = named_documents(analysis.search_text, all_docs)
+        if analysis.open or analysis.kind == "definition" or cross_mode(question, named, len(all_docs)):
+            return None
+        query, hits, stats = self.retrieve(analysis, named, ())
+        return select_evidence(stats, query, hits, analysis)
 
     def validate(self, question: str) -> str:
         if not isinstance(question, str):

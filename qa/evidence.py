@@ -99,8 +99,8 @@ def term_weights(stats: CorpusStats, terms: tuple[str, ...]) -> dict[str, float]
     for term in dict.fromkeys(terms):
         if term in own:
             continue  # the document's own name: retrieval is scoped to it, its sentences need not repeat it
-        if len(term) == 1 and term not in stats.idf:
-            continue
+        if len(term) == 1:
+            continue  # a lone character (所, 个) is a unit or a particle, not what the question is about
         weights[term] = stats.idf.get(term, top)
     return weights
 

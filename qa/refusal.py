@@ -42,7 +42,7 @@ def near_miss(spans: tuple[tuple[object, str], ...], analysis: Analysis) -> str:
         amounts = [m for m in FIGURE.finditer(text) if not re.match(r"\s*(?:[%‰％]|个百分点)", text[m.end() : m.end() + 4])]
         if not amounts:
             return "总量"
-    if not analysis.measures & {"growth", "share"} and not RATE_WORDS.search(analysis.question):
+    if not analysis.measures & {"growth", "share"} and not RATE_WORDS.search(analysis.search_text or analysis.question):
         from .claims import measures_before
 
         figures = list(FIGURE.finditer(text))

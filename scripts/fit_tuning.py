@@ -18,35 +18,28 @@ the commit.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.analysis import analyze  # noqa: E402
 from qa.builder import build_retriever  # noqa: E402
 from qa.evalsets import load_eval, split_of  # noqa: E402
-from qa.evidence import select_evidence  # noqa: E402
+from qa.engine import Engine  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 
 
 def features(question_file: Path, seeds: Path, index: Path, split: str) -> list[dict]:
-    os.environ["QA_SEEDS_DIR"], os.environ["QA_INDEX_DIR"] = str(seeds), str(index)
-    retriever = build_retriever(load_settings())
+    """Evidence score, absent topic word and near miss of every fit fact question, as the engine sees them."""
+    engine = Engine(build_retriever(load_settings().replace(seeds_dir=seeds, index_dir=index)), None)
     rows = []
     for item in load_eval(question_file):
         if split_of(item) != split:
             continue
-        analysis = analyze(item.question, list(item.history) or None)
-        if analysis.open or analysis.kind == "definition":
+        sel = engine.fact_evidence(item.question, list(item.history) or None)
+        if sel is None:
             continue
-        query = retriever.prepare(analysis.search_text)
-        query = dataclasses.replace(query, terms=analysis.terms(query.terms))
-        hits = retriever.search_query(query, k=5, sentences_per_hit=1000)
-        sel = select_evidence(retriever.stats, query, hits, analysis)
         rows.append({"id": item.id, "answerable": item.answerable, "score": sel.strength, "absent": bool(sel.absent), "near_miss": bool(sel.near_miss)})
     return rows
 

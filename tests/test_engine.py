@@ -126,7 +126,9 @@ def test_unanswerable_is_refused_without_calling_the_model(retriever):
         "湖州2023年出口增长了多少？",  # the document says only that the export share held steady
     ):
         answer = engine.answer(question)
-        assert answer.refused and answer.citations == () and answer.text == "文档中没有相关信息。"
+        assert answer.refused, (question, answer.text)
+        # a plain refusal, or one that says what the report does hold (a near miss), never a claim
+        assert (answer.citations == () and answer.text == "文档中没有相关信息。") or answer.text.startswith("文档没有给出"), answer.text
     assert gen.calls == []
 
 
