@@ -58,13 +58,13 @@ def _own_names(stats: CorpusStats) -> set[str]:
     """The documents' own names (江苏, 江苏省…): a question names its document, the sentence need not."""
     from .routing import document_names
 
-    key = id(stats)
+    key = tuple((doc_id, getattr(doc, "sha256", doc.title)) for doc_id, doc in stats.docs.items())
     if key not in _OWN:
         _OWN[key] = {n.lower() for doc_id, doc in stats.docs.items() for n in document_names(doc_id, doc)}
     return _OWN[key]
 
 
-_OWN: dict[int, set[str]] = {}
+_OWN: dict[tuple, set[str]] = {}  # by the documents' ids and hashes: a reloaded corpus gets its own entry
 
 
 def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> tuple[str, ...]:
