@@ -75,13 +75,28 @@ class Composer:
         mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
         return f"- {row.name}：{row.value}{mark}"
 
+    TABLE_HEADER = "| 报告 | 内容 | 出处 |\n|---|---|---|"
+
+    def table_row(self, row) -> str:
+        """“| name | the value as written | [doc:n] |”: one document's row of the table."""
+        mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
+        return f"| {row.name} | {row.value.replace('|', '｜')} | {mark} |"
+
     def table(self, rows) -> str:
         """A Markdown table: document, the value as written, its citation."""
-        lines = ["| 报告 | 内容 | 出处 |", "|---|---|---|"]
-        for row in rows:
-            mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
-            lines.append(f"| {row.name} | {row.value.replace('|', '｜')} | {mark} |")
-        return "\n".join(lines)
+        return "\n".join([self.TABLE_HEADER, *(self.table_row(row) for row in rows)])
+
+    def cross_draft(self, mode: str, row, kept: bool, n: int) -> str:
+        """What a cross answer streams before it is complete, ahead of `row` (None: before the first
+        row): the table's header or the comparison's lead, then one line per row as it is found
+        (a selection only the rows that match). The final text (`cross`) replaces the draft."""
+        if row is None:
+            if mode == "table":
+                return self.TABLE_HEADER + "\n"
+            return self.compare_lead.render(n=n) + "\n" if mode == "compare" else ""
+        if mode == "table":
+            return self.table_row(row) + "\n"
+        return self.row_line(row) + "\n" if kept else ""
 
     def cross(self, mode: str, rows, kept) -> str:
         """The whole cross-document answer: a lead sentence, then one line (or table row) per document."""

@@ -9,7 +9,8 @@ to the part of the report that covers them. Nothing here knows about any particu
 
 Documents are UTF-8 text, one paragraph per line; `qa add` (`qa.store`) converts Word, PDF,
 Markdown and HTML files into that form and records where they came from in `catalog.json`, with the
-page of each paragraph of a PDF, which `load_corpus` attaches to the paragraphs.
+page of each paragraph of a PDF, which `load_corpus` attaches to the paragraphs; a catalog entry
+may also list `aliases`, other names questions use for the document (`qa.routing`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Document:
     path: Path
     sha256: str
     paragraphs: tuple[Paragraph, ...] = field(repr=False)
+    aliases: tuple[str, ...] = ()  # other names a question may use for it (catalog "aliases")
 
     def paragraph(self, number: int) -> Paragraph:
         """Paragraph by its 1-based number; KeyError if out of range."""
@@ -199,8 +201,18 @@ def load_corpus(seeds_dir: Path) -> list[Document]:
     for path in files:
         entry = catalog.get(path.name, {})
         entry = entry if isinstance(entry, dict) else {}
-        docs.append(_with_pages(read_document(path, title=entry.get("title")), entry.get("pages")))
+        doc = _with_pages(read_document(path, title=entry.get("title")), entry.get("pages"))
+        docs.append(replace(doc, aliases=aliases_of(entry)))
     return docs
+
+
+def aliases_of(entry: dict) -> tuple[str, ...]:
+    """The catalog entry's "aliases" (a list of short names, e.g. a province's one-character
+    abbreviation); anything that is not a list of non-empty strings is ignored."""
+    aliases = entry.get("aliases")
+    if not isinstance(aliases, list):
+        return ()
+    return tuple(dict.fromkeys(a.strip() for a in aliases if isinstance(a, str) and a.strip()))
 
 
 def _with_pages(doc: Document, pages: object) -> Document:

@@ -8,8 +8,10 @@
 - a table over all documents (“各省……”), as a Markdown table.
 
 Each document's row comes from the same machinery as a single-document answer, retrieval scoped
-to that document: the clauses that answer a fact question, or the best paragraph's first points for
-an open one. A document that does not state it is “未提及”, never guessed. Rows are extractive (no
+to that document and the question asked as if routed to it alone (without its name, the others'
+names or the group): the clauses that answer a fact question, or for an open one the first points
+of the best paragraph under the sub-heading that names the topic, after that paragraph's lead phrase.
+Rows are yielded one at a time, so that answers stream row by row (`Engine._cross`). A document that does not state it is “未提及”, never guessed. Rows are extractive (no
 model call) and each is checked like a point: its figures must be in the paragraph it cites, under
 the same measure and range.
 """
@@ -22,16 +24,20 @@ from typing import Iterator
 
 from .analysis import Analysis, analyze
 from .claims import claim_problems
-from .evidence import select_evidence
+from .evidence import select_evidence, term_weights
 from .grounding import numbers_in
 from .lexicon import lexicon
 from .points import select_points
 from .retrieval import Retriever
-from .routing import document_names, short_name
+from .routing import document_names, short_name, without_names
+from .text import with_equivalents
 
 NOT_STATED = "未提及"
 ASKED_VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*([%％‰]|个百分点)?\s*(左右|以上|以内|以下|上下)?")
 ROW_CHARS = 60
+OPEN_HITS = 3  # an open row searches this many times top_k paragraphs, to find its topic's sub-heading
+LEAD_CHARS = 20  # a paragraph's opening sentence at most this long is its lead phrase (`lead_phrase`)
+TOPIC_SHARE = 0.5  # of the question's weight a sub-heading must hold to be its topic (`topic_section_hits`)
 
 
 @dataclass(frozen=True)
@@ -79,23 +85,32 @@ def _per_document_question(question: str, doc: str, docs: dict) -> str:
 
 
 def document_row(retriever: Retriever, doc: str, question: str, top_k: int) -> Row:
-    """The row of one document: a fact's clauses or an open question's first points, checked."""
+    """The row of one document: a fact's clauses or an open question's first points, checked.
+
+    The document is asked as a question routed to it alone would be (`Engine.retrieve`): without
+    its own name, against its own years (去年 is the year before the one it plans for)."""
     docs = retriever.index.docs
     title = docs[doc].title
-    own = _per_document_question(question, doc, docs)
+    own = without_names(_per_document_question(question, doc, docs), [doc], docs)
     analysis: Analysis = analyze(own)
     if analysis.kind in ("range", "fromto"):
         analysis = replace(analysis, kind="number")
     query = retriever.prepare(analysis.search_text, doc=doc)
-    hits = retriever.search_query(query, k=top_k, sentences_per_hit=1000, docs=[doc])
+    query = replace(query, terms=analysis.terms(query.terms))
     stats = retriever.stats_for([doc])
     value, paragraph = "", None
     if analysis.open or analysis.kind == "definition":
+        hits = retriever.search_query(query, k=OPEN_HITS * top_k, sentences_per_hit=1000, docs=[doc])
+        hits = topic_section_hits(stats, query, hits)[:top_k]
         found = select_points(stats, query, hits, analysis)
         first = [p for p in found.points if found.points and p.paragraph == found.points[0].paragraph][:2]
         if not found.why_refused and first:
             value, paragraph = "；".join(p.text for p in first), first[0].paragraph
+            lead = lead_phrase(docs[doc].paragraph(paragraph))
+            if lead and lead not in value:
+                value = f"{lead}：{value}"
     else:
+        hits = retriever.search_query(query, k=top_k, sentences_per_hit=1000, docs=[doc])
         selection = select_evidence(stats, query, hits, analysis)
         if selection.answerable:
             e, span = selection.spans[0]
@@ -105,6 +120,41 @@ def document_row(retriever: Retriever, doc: str, question: str, top_k: int) -> R
     if len(value) > 2 * ROW_CHARS:
         value = value[: 2 * ROW_CHARS].rsplit("，", 1)[0]
     return Row(doc, title, short_name(doc, title), value, paragraph)
+
+
+def lead_phrase(paragraph) -> str:
+    """The short sentence a plan's paragraph opens with (“打造……圈。”): what the
+    paragraph is about, which points leave out as a heading; "" when it has none."""
+    first = re.split(r"(?<=[。；！？])", paragraph.text, maxsplit=1)[0].strip()
+    if not first.endswith("。") or len(first) > LEAD_CHARS or (paragraph.subsection and paragraph.text.startswith(paragraph.subsection)):
+        return ""
+    return first.rstrip("。") if not numbers_in(first) else ""
+
+
+def topic_section_hits(stats, query, hits: list) -> list:
+    """For an open question, the hits under the sub-heading that names its topic, when one does.
+
+    Reports group a plan under a sub-heading (“（一）……推动区域协同发展走深走实”) whose paragraphs
+    rarely repeat it; a paragraph elsewhere that does (a general line naming the topic among ten
+    others) should not win. The sub-heading of the retrieved paragraphs holding the largest share
+    of the question's weight, at least `TOPIC_SHARE`, keeps only its paragraphs; else all hits stay."""
+    terms = term_weights(stats, query.terms)
+    total = sum(terms.values())
+    if not hits or not total:
+        return hits
+
+    def share(heading: str) -> float:
+        text = with_equivalents(heading)
+        return sum(w for t, w in terms.items() if t in text) / total
+
+    headings = {h.paragraph: stats.docs[h.doc].paragraph(h.paragraph).subsection for h in hits}
+    scored = {head: share(head) for head in set(headings.values()) if head}
+    if not scored:
+        return hits
+    best = max(scored, key=lambda head: scored[head])
+    if scored[best] < TOPIC_SHARE:
+        return hits
+    return [h for h in hits if headings[h.paragraph] == best]
 
 
 def _row_problems(retriever: Retriever, doc: str, paragraph: int, value: str) -> list[str]:

@@ -217,15 +217,23 @@ class Engine:
         return self._finish(text, None, timings, "extractive", tuple(problems), analysis.kind)
 
     def _cross(self, mode: str, question: str, named: list[str], scope: tuple[str, ...], timings: dict, started: float) -> Iterator[Event]:
-        """One verified row per document, each line streamed as soon as it is known."""
-        rows = []
+        """One verified row per document, streamed as soon as it is known: a comparison's lead and
+        lines, a table's header and rows, a selection's matching lines; then the whole answer."""
+        rows, kept = [], []
+        wanted = asked_value(question) if mode == "select" else None
+        n = len(named) if mode == "compare" else len(scope or self.retriever.index.docs)
+        head = self.compose.cross_draft(mode, None, False, n)
+        if head:
+            yield Event(delta=head)
         for row in cross_rows(self.retriever, mode, question, named, scope, self.settings.top_k):
             rows.append(row)
             timings.setdefault("first_row_ms", _ms(started))
-            if mode == "compare":
-                yield Event(delta=self.compose.row_line(row) + "\n")
-        wanted = asked_value(question) if mode == "select" else None
-        kept = [r for r in rows if satisfies(r, wanted)] if mode == "select" else rows
+            matches = mode != "select" or satisfies(row, wanted)
+            if matches:
+                kept.append(row)
+            delta = self.compose.cross_draft(mode, row, matches, n)
+            if delta:
+                yield Event(delta=delta)
         text = self.compose.cross(mode, rows, kept)
         timings["total_ms"] = _ms(started)
         answer = self._finish(text, None, timings, "extractive", kind=mode)

@@ -2,8 +2,15 @@
 
 A document's names come from its own metadata, never from a list in code: its title without the
 year and the words for a report (“2026年江苏省政府工作报告” → 江苏省, 江苏), and the first word of
-its id (jiangsu), so that English questions route too. A question that names one document is
-answered from it alone; one that names several is a comparison (`qa.cross`).
+its id (jiangsu), so that English questions route too; and the `aliases` its catalog entry lists.
+A question that names one document is answered from it alone; one that names several is a
+comparison (`qa.cross`).
+
+A one-character alias (a province's abbreviation) is ambiguous alone (it is also part of city
+names), so it names its document only inside a run of two or more such aliases that stands as
+words of its own (three abbreviations written together, not one character inside a longer word
+such as 新 in 新青年), and only when the question names none of the run's documents in full: in
+“A和B……<run of A, B and C>协同发展” the run is the topic, and the question is about A and B.
 """
 
 from __future__ import annotations
@@ -37,16 +44,17 @@ def names_of(doc_id: str, title: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if len(n) >= 2))
 
 
-_NAMES: dict[tuple[str, str], tuple[str, ...]] = {}
+_NAMES: dict[tuple, tuple[str, ...]] = {}
 
 
 def document_names(doc_id: str, doc) -> tuple[str, ...]:
     """Every name of a document: `names_of` its title; the places named in its title block (the
     short lines before the speech, “——在广东省第十四届人民代表大会……”); and, when neither gives
     a place, the place its text names most. A folder without a catalog still routes."""
-    key = (doc_id, getattr(doc, "sha256", doc.title))
+    aliases = tuple(getattr(doc, "aliases", ()))
+    key = (doc_id, getattr(doc, "sha256", doc.title), aliases)
     if key not in _NAMES:
-        names = list(names_of(doc_id, doc.title))
+        names = list(names_of(doc_id, doc.title)) + list(aliases)
         paragraphs = getattr(doc, "paragraphs", ())
         block = [p.text for p in paragraphs[:4] if len(p.text) <= 60]
         places = [w for line in block for w in _places(line)]
@@ -70,7 +78,16 @@ def _places(text: str) -> list[str]:
 
 
 def named_documents(question: str, docs: Mapping) -> list[str]:
-    """Ids of the documents the question names, in the order it names them."""
+    """Ids of the documents the question names, in the order it names them: by their names, and
+    by the runs of one-character aliases that route (`alias_runs`)."""
+    found = _named_in_full(question, docs)
+    named = {doc_id for _, doc_id in found}
+    for start, run in alias_runs(question, docs, named):
+        found += [(start + i, doc_id) for i, doc_id in enumerate(run) if doc_id not in named]
+    return list(dict.fromkeys(doc_id for _, doc_id in sorted(found)))
+
+
+def _named_in_full(question: str, docs: Mapping) -> list[tuple[int, str]]:
     lowered = question.lower()
     found: list[tuple[int, str]] = []
     for doc_id, doc in docs.items():
@@ -78,12 +95,49 @@ def named_documents(question: str, docs: Mapping) -> list[str]:
         positions = [p for p in positions if p >= 0]
         if positions:
             found.append((min(positions), doc_id))
-    return [doc_id for _, doc_id in sorted(found)]
+    return found
+
+
+def alias_runs(question: str, docs: Mapping, named: set[str] | None = None) -> list[tuple[int, tuple[str, ...]]]:
+    """(start, the document of each character) of each run of one-character aliases that names
+    documents: two or more characters of at least two documents, made of whole words (jieba's), none
+    of whose documents the question names in full (`named`; None: found here). A character that is
+    the alias of two documents is no alias."""
+    owners: dict[str, list[str]] = {}
+    for doc_id, doc in docs.items():
+        for alias in getattr(doc, "aliases", ()):
+            if len(alias) == 1:
+                owners.setdefault(alias, []).append(doc_id)
+    alias_of = {ch: ids[0] for ch, ids in owners.items() if len(ids) == 1}
+    if len(alias_of) < 2 or sum(ch in alias_of for ch in question) < 2:
+        return []
+    import jieba
+
+    if named is None:
+        named = {doc_id for _, doc_id in _named_in_full(question, docs)}
+    runs: list[tuple[int, str]] = []
+    for word, start, end in jieba.tokenize(question):
+        if all(ch in alias_of for ch in word):
+            if runs and runs[-1][0] + len(runs[-1][1]) == start:
+                runs[-1] = (runs[-1][0], runs[-1][1] + word)
+            else:
+                runs.append((start, word))
+    out = []
+    for start, run in runs:
+        ids = tuple(alias_of[ch] for ch in run)
+        if len(set(ids)) >= 2 and not set(ids) & named:
+            out.append((start, ids))
+    return out
 
 
 def without_names(text: str, doc_ids: Iterable[str], docs: Mapping) -> str:
-    """`text` without the names of these documents: once a question is routed to its document,
-    the name only pulls retrieval towards paragraphs that happen to repeat it."""
+    """`text` without the names of these documents, and without the alias runs that route to any
+    of them: once a question is routed to its document, the name only pulls retrieval towards
+    paragraphs that happen to repeat it."""
+    wanted = set(doc_ids)
+    for start, run in reversed(alias_runs(text, docs)):
+        if wanted & set(run):
+            text = text[:start] + text[start + len(run) :]
     for doc_id in doc_ids:
         for name in sorted(document_names(doc_id, docs[doc_id]), key=len, reverse=True):
             text = re.sub(re.escape(name), "", text, flags=re.IGNORECASE)

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Iterator, Sequence
 
-from .corpus import CATALOG_NAME, CorpusError, load_corpus, read_catalog, sha256_bytes
+from .corpus import CATALOG_NAME, CorpusError, aliases_of, load_corpus, read_catalog, sha256_bytes
 from .embedders import Embedder
 from .files import write_atomic
 from . import formats
@@ -56,6 +56,7 @@ class Upload:
     data: bytes = field(repr=False)
     title: str | None = None
     source: str | None = None
+    aliases: tuple[str, ...] = ()  # other names questions use for it (kept in the catalog entry)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def store_lock(seeds_dir: Path, timeout_s: float = LOCK_TIMEOUT_S, *, shared: bo
 
 def read_upload(path: Path, title: str | None = None) -> Upload:
     """An Upload from a file on disk, checked for type and size before it is read. A title and a
-    source for it may come from a `catalog.json` beside it (as in `examples/provincial-2026/`)."""
+    source (and aliases) for it may come from a `catalog.json` beside it (as in `examples/provincial-2026/`)."""
     path = Path(path)
     file_format(path.name)
     if not path.is_file():
@@ -146,7 +147,7 @@ def read_upload(path: Path, title: str | None = None) -> Upload:
     with contextlib.suppress(CorpusError, OSError):
         found = read_catalog(path.parent).get(path.name)
         entry = found if isinstance(found, dict) else {}
-    return Upload(path.name, path.read_bytes(), title=title or entry.get("title"), source=entry.get("source"))
+    return Upload(path.name, path.read_bytes(), title=title or entry.get("title"), source=entry.get("source"), aliases=aliases_of(entry))
 
 
 def list_documents(seeds_dir: Path) -> list[StoredDocument]:
@@ -190,6 +191,7 @@ def _entry(upload: Upload, extracted: Extracted, doc_id: str, sha: str) -> dict:
         "id": doc_id,
         "title": upload.title or extracted.title or PurePath(upload.name).stem,
         "source": upload.source,
+        "aliases": list(upload.aliases) or None,
         "source_file": upload.name,
         "sha256": sha,
         "added_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

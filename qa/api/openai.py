@@ -89,8 +89,15 @@ def with_sources(answer: Answer) -> str:
     """The answer text followed by its sources, for chat clients that show only `content`."""
     if not answer.citations:
         return answer.text
-    lines = [f"[{c.paragraph}] {c.title}，第{c.paragraph}段：“{c.quote}”" for c in answer.citations]
+    lines = [f"[{_label(answer.text, c)}] {c.title}，第{c.paragraph}段：“{c.quote}”" for c in answer.citations]
     return answer.text + SOURCES_HEADING + "\n" + "\n".join(lines)
+
+
+def _label(text: str, citation) -> str:
+    """The citation's mark as the text writes it: `doc:n` when the answer names documents (an
+    answer across documents, or any answer over a corpus of several), else `n`."""
+    named = f"{citation.doc}:{citation.paragraph}"
+    return named if f"[{named}]" in text else str(citation.paragraph)
 
 
 def strip_sources(text: str) -> str:
