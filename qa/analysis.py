@@ -101,9 +101,13 @@ def detect_measures(question: str) -> frozenset[str]:
 
 def named_set(question: str) -> tuple[str, int | None]:
     """A quoted set name and its count: “六个新高地” → ("新高地", 6); “五新” → ("五新", 5)."""
-    for name in QUOTED.findall(question):
+    for found in QUOTED.finditer(question):
+        name = found.group(1)
         if re.fullmatch(r"[一二三四五六七八九十百]+", name):
             continue  # “十四五” names a period, not a set
+        before = re.search(r"([两二三四五六七八九十])个$", question[: found.start()])
+        if before:  # 三个“一号工程”
+            return name, CN_COUNT[before.group(1)]
         m = re.match(r"^([两二三四五六七八九十])(个?)(.+)$", name)
         if m and (m.group(2) or len(name) <= 3):  # 六个新高地, 五新; not 五水共治
             return (m.group(3) if m.group(2) else name), CN_COUNT[m.group(1)]
@@ -134,7 +138,8 @@ def analyze(question: str, history: Sequence[dict] | None = None) -> Analysis:
         if kind == "fact":
             kind = detect_kind(previous)
     name, count = named_set(question)
-    if kind in ("list", "fact", "name") and name and count:
+    asks_figure = re.search(r"多少|几[个项家名条]?(?!方面)|第几", question)
+    if name and count and (kind in ("list", "fact", "name") or (kind == "range" and not asks_figure)):
         kind = "definition"
     return Analysis(
         question=question, kind=kind, measures=detect_measures(search), language="en" if english else "zh",

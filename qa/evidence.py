@@ -105,6 +105,16 @@ def term_weights(stats: CorpusStats, terms: tuple[str, ...]) -> dict[str, float]
     return weights
 
 
+def followup_focus(terms: dict[str, float], analysis: Analysis) -> dict[str, float]:
+    """A follow-up's own words weigh more than the earlier turn's: “那去年引进了多少家首店？” after a
+    question about 单项冠军企业 is about 首店; the earlier turn only fills in what it leaves out."""
+    if not analysis.followup:
+        return terms
+    factor = tuning()["evidence"]["followup_own_weight"]
+    own = with_equivalents(analysis.question)
+    return {t: w * factor if t in own else w for t, w in terms.items()}
+
+
 def _covered(terms: dict[str, float], text: str) -> float:
     """Share of the question's term weight found in `text` (either spelling of a synonym counts)."""
     total = sum(terms.values())
@@ -138,7 +148,7 @@ def features(text: str, analysis: Analysis) -> float:
         have += bool(FIGURE.search(text))
     if analysis.kind == "rank":
         wanted += 1
-        have += bool(RANK.search(text))
+        have += bool(RANK.search(text)) and not other_ranking_scope(analysis.question, text)
     if analysis.kind == "name":
         wanted += 1
         have += bool(NAME.search(text))
@@ -150,6 +160,14 @@ def features(text: str, analysis: Analysis) -> float:
     if "average" not in analysis.measures and any(m in text for m in lexicon()["asks"]["average"]):
         score -= 0.5  # a yearly average over a period answers no question about one year
     return score
+
+
+def other_ranking_scope(question: str, text: str) -> bool:
+    """A rank among something else than asked: the question asks its place 在全省, `text` ranks 全国."""
+    scopes = lexicon()["forms"]["rank_scopes"]
+    asked = {s for s in scopes if s in question}
+    stated = {s for s in scopes if s in text}
+    return bool(asked and stated and not asked & stated)
 
 
 PHRASE_WEIGHT = 0.05  # per character of the longest run of the question's words a clause repeats
@@ -203,8 +221,9 @@ def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str
         for c in clauses
     ]
     candidates = range(len(clauses))
-    if analysis.wants_figure and any(FIGURE.search(c) for c in clauses):
-        candidates = [i for i in candidates if FIGURE.search(clauses[i])]  # the clause that answers holds a figure
+    answering = RANK if analysis.kind == "rank" and any(RANK.search(c) for c in clauses) else FIGURE
+    if analysis.wants_figure and any(answering.search(c) for c in clauses):
+        candidates = [i for i in candidates if answering.search(clauses[i])]  # the clause that answers holds a figure (a rank, an ordinal)
     best = max(candidates, key=lambda i: scores[i])
     start = end = best
 
@@ -217,7 +236,7 @@ def trim_span(sentence: str, terms: dict[str, float], analysis: Analysis) -> str
             break
         covered = {t for t in terms if t in span()}
         new_terms = any(t in nxt and t not in covered for t in terms)
-        needs_figure = analysis.wants_figure and not FIGURE.search(span())
+        needs_figure = analysis.wants_figure and not answering.search(span())
         listing = ("分别" in span() or analysis.kind == "range") and FIGURE.match(nxt.lstrip())
         if not (needs_figure or listing or nxt.startswith(continuation) or new_terms):
             break
@@ -255,7 +274,7 @@ def _candidates(stats: CorpusStats, query: Query, hits: list[Hit], terms: dict[s
 
 def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Selection:
     """Score every sentence of the retrieved paragraphs and pick the answer clauses."""
-    terms = term_weights(stats, query.terms)
+    terms = followup_focus(term_weights(stats, query.terms), analysis)
     candidates = _candidates(stats, query, hits, terms, analysis)
     chosen = _per_year_best(stats, query, candidates)
     spans = tuple((e, trim_span(e.text, terms, analysis)) for e in chosen)

@@ -3,8 +3,7 @@ definition or summary question.
 
 - a summary of the whole report: its parts (top-level headings);
 - a summary of a named part (最后一部分, 政府自身建设): the lead sentence of each of its paragraphs;
-- a named set (“六个新高地”, “五新”): the sub-headings that carry the set's name, or else the
-  sentence that spells the set out;
+- a named set (“六个新高地”, “五新”): where the report spells it out (`qa/named_sets.py`);
 - anything else: the sentences of the best paragraph (and of the next one when it scores nearly as
   well), ranked by the question's words and meaning, cut at clause boundaries, shown in the order
   of the document.
@@ -25,6 +24,7 @@ from .evidence import _candidates, _covered, shared_phrase, split_clauses, term_
 from .refusal import topic_nouns
 from .grounding import numbers_in
 from .lexicon import tuning
+from .named_sets import named_set_points
 from .retrieval import CorpusStats, Hit, Query
 
 SENTENCE = re.compile(r"(?<=[。；！？])")
@@ -93,39 +93,6 @@ def _section_points(stats: CorpusStats, doc: str, heading, limit: int) -> Points
     body = [p for p in stats.docs[doc].paragraphs if p.section == heading.text and p.number != heading.number]
     points = [Point(doc, p.number, cut(_sentences(p.text)[0], limit)) for p in body if _sentences(p.text)]
     return Points(tuple(points), len(points), form="section")
-
-
-def _named_set(stats: CorpusStats, doc: str, analysis: Analysis, limit: int) -> Points | None:
-    name = analysis.named_set
-    if not name:
-        return None
-    key = name[-3:] if len(name) > 3 else name
-    subs = [p for p in stats.docs[doc].paragraphs if p.subsection and p.text.startswith(p.subsection) and key in p.subsection]
-    if len(subs) >= 2:
-        return Points(tuple(Point(doc, p.number, cut(p.subsection, limit)) for p in subs), len(subs), form="set")
-    best: tuple[int, int, str] | None = None
-    for p in stats.docs[doc].paragraphs:
-        for sentence in _sentences(p.text):
-            at = sentence.find(name)
-            if at < 0:
-                continue
-            items, text = _enumeration(sentence, at, len(name))
-            if items >= 2 and (best is None or items > best[0]):
-                best = (items, p.number, text)
-    if best is not None:
-        return Points((Point(doc, best[1], cut(best[2], 2 * limit)),), 1, form="set")
-    return None
-
-
-def _enumeration(sentence: str, at: int, length: int) -> tuple[int, str]:
-    """How many short items are listed right after (or right before) a set's name in a sentence,
-    and the text that holds the name and its list (“五新”：新主体、新市场… / 做好A、B、C等“三篇文章”)."""
-    after = sentence[at : at + length + 80]
-    before = sentence[max(0, at - 80) : at + length]
-    count = lambda text: len([x for x in re.split(r"[、，,；]", text) if 1 <= len(x.strip("“”\"：:（）() ")) <= 10])  # noqa: E731
-    n_after = count(after[length:].split("。")[0])
-    n_before = count(before[:-length].split("。")[-1])
-    return (n_after, after) if n_after >= n_before else (n_before, before)
 
 
 def chunks(sentence: str, limit: int) -> list[str]:
@@ -211,7 +178,7 @@ def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: A
         if heading is not None:
             return _section_points(stats, doc, heading, conf["point_chars"])
     if analysis.kind == "definition":
-        found = _named_set(stats, doc, analysis, conf["point_chars"])
+        found = named_set_points(stats, doc, analysis, conf["point_chars"])
         if found is not None:
             return found
     candidates = _candidates(stats, query, hits, terms, analysis)

@@ -82,6 +82,8 @@ def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> t
         bare = re.sub(r"[省市县区]$", "", place) if len(place) > 2 else place
         if place in own or bare in own or place in generic or any(bare in t for t in texts):
             continue
+        if place != bare and any(f"全{place[-1]}" in t for t in texts):
+            continue  # 浙江省 is the 全省 of a city's report (a 市 is not the 全省 of a province's)
         missing.append(place)
     return tuple(missing)
 
@@ -105,19 +107,21 @@ def topic_nouns(question: str) -> list[str]:
 def absent_terms(stats: CorpusStats, query: Query, analysis: Analysis) -> tuple[str, ...]:
     """Topic words of the question that no document contains (消费券, 最低工资, another city…).
 
-    A compound counts as present when each of its parts is (城镇居民 in "城镇、农村居民"). Yes/no
+    A compound counts as present when each of its parts is (城镇居民 in "城镇、农村居民"), generic
+    nouns aside (考核成绩 when 考核 is there). Yes/no
     questions may propose what the documents do not say, and English questions are judged by
     their translation, so neither is checked here.
     """
     if analysis.kind == "yesno" or analysis.language != "zh":
         return ()
     everyday = {k.lower() for k in synonyms()}
+    generic = set(lexicon()["generic_nouns"])  # 考核成绩 is there when 考核 is: 成绩 adds no topic
     absent = []
     for term in topic_nouns(analysis.question):
         low = term.lower()
         if low in everyday or low in stats.text:
             continue
-        parts = [t for t in tokenize(term) if len(t) >= 2 and t != low]
+        parts = [t for t in tokenize(term) if len(t) >= 2 and t != low and t not in generic]
         if parts and all(t in stats.text for t in parts):
             continue
         absent.append(term)

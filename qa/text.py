@@ -50,8 +50,14 @@ def tokenize(text: str) -> list[str]:
     return [t.lower() for t in _jieba().lcut_for_search(text) if t.strip() and not PUNCT.match(t)]
 
 
+COUNTED = re.compile(r"((?:多少|几)[个家名项条所座辆台次件种位批类届])(?=[\u4e00-\u9fff])")
+
+
 def content_terms(text: str) -> list[str]:
-    """Tokens of a question that carry content: no question words, no bare years or punctuation."""
+    """Tokens of a question that carry content: no question words, no bare years or punctuation.
+
+    The counter after 多少/几 stays apart from the noun it counts (多少家|首店, not 家首店)."""
+    text = COUNTED.sub(r"\1 ", text)
     return [t for t in tokenize(text) if t not in QUESTION_WORDS and not re.fullmatch(r"\d{4}年?|年", t)]
 
 

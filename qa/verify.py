@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from .claims import claim_problems
 from .evidence import Selection
-from .grounding import agrees_with_span, check_answer, clean_generation, drop_echoed_years, novel_terms, parse_citations
+from .grounding import agrees_with_span, check_answer, clean_generation, drop_echoed_years, novel_terms, numbers_in, parse_citations
+from .text import with_equivalents
 
 MAX_FACT_ANSWER_CHARS = 150
 ECHO = re.compile(r"(?:多少|第几|几[个项家名条所]?|什么|哪[个些里]?|吗|呢)[？?]?$")
@@ -61,5 +62,26 @@ def verify_fact_answer(generated: str, selection: Selection, evidence: dict, que
     if novel:
         problems.append(f"words in neither the question nor the evidence: {', '.join(novel)}")
     problems += claim_problems(text, "\n".join(spans))
+    problems += misattributed(text, selection, question, sections)
     marks = "".join(f"[{composer.label(c.doc, c.paragraph)}]" for c in check.cited)
     return Verdict(f"{text}{marks}", tuple(problems))
+
+
+def misattributed(text: str, selection: Selection, question: str, sections: list[str]) -> list[str]:
+    """Figures stated of something their sentence does not speak of: in “引进了52家首店”, 首店 (a
+    word of the question) must be in the sentence that holds 52 (not the one about 单项冠军企业)."""
+    import jieba.posseg as posseg  # jieba loads its dictionary on first use, not on import
+
+    problems = []
+    sentences = [with_equivalents(f"{e.text} {section}") for (e, _), section in zip(selection.spans, sections)]
+    for clause in re.split(r"[，,；;。]", text):
+        figures = numbers_in(clause)
+        if not figures:
+            continue
+        nouns = {w.word for w in posseg.cut(clause) if w.flag.startswith("n") and w.flag not in ("ns", "nr") and len(w.word) >= 2}
+        nouns = {n for n in nouns if n in question}
+        holding = [s for s in sentences if any(f in numbers_in(s) for f in figures)]
+        missing = sorted(n for n in nouns if holding and not any(n in s for s in holding))
+        if missing:
+            problems.append(f"{'、'.join(missing)} is not in the sentence that gives {figures[0]}")
+    return problems

@@ -71,3 +71,10 @@ def test_named_sets_have_a_count_but_periods_and_slogans_do_not():
     assert (a.kind, a.named_set, a.count) == ("definition", "新高地", 6)
     assert analyze("“十四五”时期城镇化率有多高？").named_set == ""
     assert analyze("“五水共治”取得了什么荣誉？").kind != "definition"
+
+
+def test_the_counter_after_how_many_stays_apart_from_the_noun_it_counts():
+    from qa.text import content_terms
+
+    assert "首店" in content_terms("那去年引进了多少家首店？")
+    assert "家首店" not in content_terms("那去年引进了多少家首店？")
