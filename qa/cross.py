@@ -103,7 +103,7 @@ def document_row(retriever: Retriever, doc: str, question: str, top_k: int) -> R
         hits = retriever.search_query(query, k=OPEN_HITS * top_k, sentences_per_hit=1000, docs=[doc])
         hits = topic_section_hits(stats, query, hits)[:top_k]
         found = select_points(stats, query, hits, analysis)
-        first = [p for p in found.points if found.points and p.paragraph == found.points[0].paragraph][:2]
+        first = best_points([p for p in found.points if p.paragraph == found.points[0].paragraph], stats, query) if found.points else []
         if not found.why_refused and first:
             value, paragraph = "；".join(p.text for p in first), first[0].paragraph
             lead = lead_phrase(docs[doc].paragraph(paragraph))
@@ -131,6 +131,21 @@ def lead_phrase(paragraph) -> str:
     return first.rstrip("。") if not numbers_in(first) else ""
 
 
+def best_points(points: list, stats, query, n: int = 2) -> list:
+    """The `n` points of one paragraph that hold the most of the question's weight (the earlier on
+    a tie), in document order: a row is short, and a paragraph's opening points need not be the
+    ones about the topic asked."""
+    share = _share(term_weights(stats, query.terms))
+    ranked = sorted(range(len(points)), key=lambda i: (-share(points[i].text), i))[:n]
+    return [points[i] for i in sorted(ranked)]
+
+
+def _share(terms: dict[str, float]):
+    """How much of the question's weight a text holds (either spelling of a synonym counts)."""
+    total = sum(terms.values()) or 1.0
+    return lambda text: sum(w for t, w in terms.items() if t in with_equivalents(text)) / total
+
+
 def topic_section_hits(stats, query, hits: list) -> list:
     """For an open question, the hits under the sub-heading that names its topic, when one does.
 
@@ -139,14 +154,9 @@ def topic_section_hits(stats, query, hits: list) -> list:
     others) should not win. The sub-heading of the retrieved paragraphs holding the largest share
     of the question's weight, at least `TOPIC_SHARE`, keeps only its paragraphs; else all hits stay."""
     terms = term_weights(stats, query.terms)
-    total = sum(terms.values())
-    if not hits or not total:
+    if not hits or not terms:
         return hits
-
-    def share(heading: str) -> float:
-        text = with_equivalents(heading)
-        return sum(w for t, w in terms.items() if t in text) / total
-
+    share = _share(terms)
     headings = {h.paragraph: stats.docs[h.doc].paragraph(h.paragraph).subsection for h in hits}
     scored = {head: share(head) for head in set(headings.values()) if head}
     if not scored:

@@ -210,3 +210,15 @@ def test_openai_sources_are_labelled_as_the_text_cites_them():
     assert sources == ["[a:3] 甲报告，第3段：“q1”", "[b:4] 乙报告，第4段：“q2”"]
     single = Answer("增长5%[3]", (Citation("a", "甲报告", 3, "q1"),), False)
     assert with_sources(single).endswith("[3] 甲报告，第3段：“q1”")
+
+
+def test_an_open_row_shows_the_points_that_hold_the_topic_in_document_order():
+    from qa.cross import best_points
+    from qa.points import Point
+
+    d = doc("a", "2026年甲都市政府工作报告", text=PLAN)
+    stats = CorpusStats({"协同": 3.0, "区域": 2.0}, PLAN, {"a": d})
+    points = [Point("a", 6, t) for t in ("巩固实体经济", "推动区域协同", "扩大服务消费", "深化协同创新")]
+    query = Query("区域协同有什么安排", "区域协同有什么安排", (), ("区域", "协同"))
+    assert [p.text for p in best_points(points, stats, query)] == ["推动区域协同", "深化协同创新"]
+    assert [p.text for p in best_points(points[:1], stats, query)] == ["巩固实体经济"]
