@@ -102,7 +102,7 @@ def document_row(retriever: Retriever, doc: str, question: str, top_k: int) -> R
     if analysis.open or analysis.kind == "definition":
         hits = retriever.search_query(query, k=OPEN_HITS * top_k, sentences_per_hit=1000, docs=[doc])
         hits = topic_section_hits(stats, query, hits)[:top_k]
-        found = select_points(stats, query, hits, analysis)
+        found = select_points(stats, query, hits, analysis, outline=False)
         first = best_points([p for p in found.points if p.paragraph == found.points[0].paragraph], stats, query) if found.points else []
         if not found.why_refused and first:
             value, paragraph = "；".join(p.text for p in first), first[0].paragraph

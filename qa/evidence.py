@@ -112,7 +112,9 @@ def followup_focus(terms: dict[str, float], analysis: Analysis) -> dict[str, flo
         return terms
     factor = tuning()["evidence"]["followup_own_weight"]
     own = with_equivalents(analysis.question)
-    return {t: w * factor if t in own else w for t, w in terms.items()}
+    lex = lexicon()
+    measures = set(lex["generic_nouns"]) | {c for cues in lex["asks"].values() for c in cues}  # 那今年的目标呢: no topic of its own
+    return {t: w * factor if t in own and t not in measures else w for t, w in terms.items()}
 
 
 def _covered(terms: dict[str, float], text: str) -> float:
@@ -278,6 +280,8 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
     candidates = _candidates(stats, query, hits, terms, analysis)
     chosen = _per_year_best(stats, query, candidates)
     spans = tuple((e, trim_span(e.text, terms, analysis)) for e in chosen)
+    if len(spans) == 1 and near_miss(spans, analysis) == "总量":
+        spans = _amount_instead(candidates, terms, analysis) or spans
     keys = key_terms({t: w for t, w in terms.items() if t in stats.idf})
     found = all(any(k in _context_text(stats, e) for k in keys) for e, _ in spans) if keys else True
     return Selection(
@@ -285,6 +289,17 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
         absent=absent_terms(stats, query, analysis), key_terms_found=found, near_miss=near_miss(spans, analysis),
         other_places=places_not_in(stats, analysis, [_context_text(stats, e) for e, _ in spans]),
     )
+
+
+def _amount_instead(candidates: list[Evidence], terms: dict[str, float], analysis: Analysis):
+    """When the best sentence gives only a growth rate of the amount asked (粮食产量增长近15%), a
+    close runner-up that gives the amount itself (粮食总产量达到871.6亿斤) answers instead."""
+    least = tuning()["evidence"]["amount_instead_overlap"]
+    for e in candidates[1 : 1 + tuning()["evidence"]["amount_instead_depth"]]:
+        span = ((e, trim_span(e.text, terms, analysis)),)
+        if e.overlap >= least and not near_miss(span, analysis):
+            return span
+    return None
 
 
 INSTRUCTION = re.compile(

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 from .analysis import Analysis
 from .claims import claim_problems
-from .evidence import _candidates, _covered, shared_phrase, split_clauses, term_weights
+from .evidence import _candidates, _covered, key_terms, shared_phrase, split_clauses, term_weights
 from .refusal import topic_nouns
 from .grounding import numbers_in
 from .lexicon import tuning
 from .named_sets import named_set_points
+from .outline import series_points, subsection_points
 from .retrieval import CorpusStats, Hit, Query
 
 SENTENCE = re.compile(r"(?<=[。；！？])")
@@ -113,8 +114,13 @@ def chunks(sentence: str, limit: int) -> list[str]:
 
 def _heading_match(stats: CorpusStats, hit: Hit, terms: dict[str, float]) -> float:
     """Share of the question's weight in the paragraph's sub-heading or lead sentence (its topic)."""
-    p = stats.docs[hit.doc].paragraph(hit.paragraph)
+    doc = stats.docs[hit.doc]
+    p = doc.paragraph(hit.paragraph)
     lead = p.subsection if p.text.startswith(p.subsection or "\0") else _sentences(p.text)[0][:40]
+    if hit.paragraph > 1:
+        before = doc.paragraph(hit.paragraph - 1).text
+        if len(before) <= 40 and len(_sentences(before)) == 1 and not before.startswith(p.subsection or "\0"):
+            lead = f"{before} {lead}"  # 这是粤港澳大湾区建设纵深推进的五年。 heads the paragraph after it
     return _covered(terms, lead)
 
 
@@ -129,16 +135,14 @@ def best_paragraphs(stats: CorpusStats, hits: list[Hit], terms: dict[str, float]
     def key(h: Hit) -> float:
         text = stats.docs[h.doc].paragraph(h.paragraph).text
         year = bonus if years and h.year in years else 0.0
-        phrase = shared_phrase(question, text, limit=12) / 12 if question else 0.0
+        phrase = shared_phrase(question.replace("的", ""), text.replace("的", ""), limit=12) / 12 if question else 0.0  # 的 is filler
         return h.score / top + _heading_match(stats, h, terms) + weight * (_covered(terms, text) + phrase) + year
 
     return sorted(hits, key=lambda h: -key(h))
 
 
-def _paragraph_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Points:
+def _paragraph_points(stats: CorpusStats, ranked_hits: list[Hit], terms: dict[str, float], analysis: Analysis) -> Points:
     conf = tuning()["points"]
-    terms = term_weights(stats, query.terms)
-    ranked_hits = best_paragraphs(stats, hits, terms, query.years, analysis.question)
     candidates: list[tuple[float, int, int, Point]] = []
     for h_rank, hit in enumerate(ranked_hits[:2]):
         if h_rank and len(candidates) >= 3:
@@ -163,8 +167,9 @@ def _paragraph_points(stats: CorpusStats, query: Query, hits: list[Hit], analysi
     return Points(tuple(c[3] for c in kept), len(candidates))
 
 
-def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Points:
-    """The points that answer an open question, or a Points with `why_refused` set."""
+def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis, outline: bool = True) -> Points:
+    """The points that answer an open question, or a Points with `why_refused` set. `outline`:
+    may answer with the report's outline (`qa/outline.py`); a one-paragraph cross row may not."""
     conf = tuning()["points"]
     if not hits:
         return Points((), 0, "no evidence")
@@ -185,7 +190,12 @@ def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: A
     if not candidates or candidates[0].score < conf["min_open_score"]:
         score = candidates[0].score if candidates else 0.0
         return Points((), 0, f"weak evidence for an open answer ({score:.3f} < {conf['min_open_score']})")
-    return _paragraph_points(stats, query, hits, analysis)
+    ranked = best_paragraphs(stats, hits, terms, query.years, analysis.question)
+    keys = key_terms({t: w for t, w in terms.items() if t in stats.idf})
+    outlined = subsection_points(stats, ranked, keys, conf["point_chars"], conf["max_points"]) if outline else None
+    if outline and outlined is None and analysis.kind in ("summary", "list", "plan"):
+        outlined = series_points(stats, ranked, conf["point_chars"], conf["max_points"])
+    return outlined or _paragraph_points(stats, ranked, terms, analysis)
 
 
 def verify_points(points: tuple[Point, ...], stats: CorpusStats) -> tuple[tuple[Point, ...], list[str]]:

@@ -42,7 +42,8 @@ def near_miss(spans: tuple[tuple[object, str], ...], analysis: Analysis) -> str:
         amounts = [m for m in FIGURE.finditer(text) if not re.match(r"\s*(?:[%‰％]|个百分点)", text[m.end() : m.end() + 4])]
         if not amounts:
             return "总量"
-    if not analysis.measures & {"growth", "share"} and not RATE_WORDS.search(analysis.search_text or analysis.question):
+    if not analysis.measures & {"growth", "share", "target"} and not RATE_WORDS.search(analysis.search_text or analysis.question):
+        # (a target is often a rate: 目标 of 地区生产总值 is 增长6%左右)
         from .claims import measures_before
 
         figures = list(FIGURE.finditer(text))

@@ -1,4 +1,4 @@
-"""Checks on a model-written fact answer (qa/verify.py), with made-up evidence."""
+"""Checks on a model-written fact answer (qa/verify.py) and on the evidence it rests on, with made-up text."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def test_a_figure_stated_of_what_its_sentence_does_not_speak_of_is_caught():
 
 def test_the_figure_of_the_asked_thing_passes():
     assert misattributed("去年引进了1809家首店", EVIDENCE, "那去年引进了多少家首店？", ["", ""]) == []
+
+
+def test_a_growth_only_best_sentence_gives_way_to_a_runner_up_with_the_amount():
+    from qa.analysis import analyze
+    from qa.evidence import Evidence, _amount_instead
+
+    analysis = analyze("去年的粮食产量是多少？")
+    growth = Evidence("r", 17, 0, "这五年，粮食产量增长近15%。", "", 0.9, 1.0, 1.5)
+    amount = Evidence("r", 13, 0, "粮食总产量达到871.6亿斤，稳居全国第4位。", "", 0.9, 0.61, 1.3)
+    unrelated = Evidence("r", 2, 0, "新增就业35万人。", "", 0.9, 0.1, 1.0)
+    terms = {"粮食": 1.0, "产量": 1.0}
+    assert _amount_instead([growth, amount], terms, analysis)[0][0] is amount
+    assert _amount_instead([growth, unrelated], terms, analysis) is None
