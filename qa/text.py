@@ -91,5 +91,26 @@ def resolve_years(question: str, current_year: int | None) -> tuple[str, list[in
     if current_year is not None:
         for word, delta in RELATIVE_YEARS.items():
             question = question.replace(word, f"{current_year + delta}年")
+    question = period_years(question)
     years = [int(y) for y in YEAR.findall(question)]
     return question, list(dict.fromkeys(years))
+
+
+PERIOD_END = re.compile(r"[“\"]?([十百][一二三四五六七八九]?五)[”\"]?(?:时期|期间|规划)?(末|收官之年|收官|开局之年|开局|第一年|最后一年)")
+
+
+def period_years(question: str) -> str:
+    """The year a planning period's end or start names (“十四五”末 → “十四五”末（2025年）), from
+    `[periods]` of qa/data/lexicon.toml; a whole period names no single year and is left alone."""
+    from .lexicon import lexicon
+
+    periods = lexicon().get("periods", {})
+
+    def year(m: re.Match) -> str:
+        span = periods.get(m.group(1))
+        if not span:
+            return m.group(0)
+        at_end = m.group(2) in ("末", "收官之年", "收官", "最后一年")
+        return f"{m.group(0)}（{span[1] if at_end else span[0]}年）"
+
+    return PERIOD_END.sub(year, question)

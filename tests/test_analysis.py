@@ -78,3 +78,11 @@ def test_the_counter_after_how_many_stays_apart_from_the_noun_it_counts():
 
     assert "首店" in content_terms("那去年引进了多少家首店？")
     assert "家首店" not in content_terms("那去年引进了多少家首店？")
+
+
+def test_the_end_of_a_planning_period_names_its_last_year_and_a_whole_period_none():
+    from qa.text import resolve_years
+
+    assert resolve_years("研发投入强度，“十四五”末达到多少，今年的目标又是多少？", 2026)[1] == [2025, 2026]
+    assert resolve_years("“十五五”开局之年要做什么？", None)[1] == [2026]
+    assert resolve_years("“十四五”时期城镇化率有多高？", 2026)[1] == []
