@@ -29,6 +29,12 @@ class Composer:
         self.near_miss = load_template("near_miss", prompts_dir)
         self.points_lead = load_template("points_lead", prompts_dir)
         self.parts_lead = load_template("parts_lead", prompts_dir)
+        self.points_system = load_template("points_system", prompts_dir)
+        self.points_user = load_template("points", prompts_dir)
+        self.points_example = [
+            {"role": "user", "content": load_template("points_example_question", prompts_dir).render()},
+            {"role": "assistant", "content": load_template("points_example_answer", prompts_dir).render()},
+        ]
         self.cross_lead = load_template("cross_lead", prompts_dir)
         self.select_lead = load_template("select_lead", prompts_dir)
         self.compare_lead = load_template("compare_lead", prompts_dir)
@@ -60,13 +66,28 @@ class Composer:
         ]
         return messages, evidence, list(dict.fromkeys(allowed))
 
-    def points(self, found: Points) -> str:
-        """A lead sentence, then one numbered point a line, each ending with its citation."""
+    def points_lead_line(self, found: Points) -> str:
+        """“根据文档，相关要点共N条…” (or a report's parts): the line above the points."""
         shown = len(found.points)
         total = max(found.total, shown)
-        lead = self.parts_lead.render(total=total) if found.form == "parts" else self.points_lead.render(shown=shown, total=total)
-        lines = [f"{i}. {p.text}[{self.label(p.doc, p.paragraph)}]" for i, p in enumerate(found.points, start=1)]
-        return "\n".join([lead, *lines])
+        return self.parts_lead.render(total=total) if found.form == "parts" else self.points_lead.render(shown=shown, total=total)
+
+    def point_lines(self, found: Points) -> list[str]:
+        """One numbered point a line, each ending with its citation."""
+        return [f"{i}. {p.text}[{self.label(p.doc, p.paragraph)}]" for i, p in enumerate(found.points, start=1)]
+
+    def points(self, found: Points) -> str:
+        """A lead sentence, then one numbered point a line, each ending with its citation."""
+        return "\n".join([self.points_lead_line(found), *self.point_lines(found)])
+
+    def points_prompt(self, question: str, found: Points) -> tuple[list[dict], list[str]]:
+        """Messages asking the model to rewrite the checked points shorter, one cited line each,
+        and the numbers it may write (the points' figures, the question's, their numbers and citations)."""
+        allowed = [*numbers_in(question), *(n for p in found.points for n in numbers_in(p.text))]
+        allowed += [str(i) for i in range(1, len(found.points) + 1)] + [str(p.paragraph) for p in found.points]  # numbering, citations
+        user = self.points_user.render(question=question, count=len(found.points), points="\n".join(self.point_lines(found)))
+        messages = [{"role": "system", "content": self.points_system.render()}, *self.points_example, {"role": "user", "content": user}]
+        return messages, list(dict.fromkeys(allowed))
 
     # -- across documents ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # no
 from .evidence import Selection, select_evidence
 from .grounding import parse_citations
 from .lexicon import tuning
+from .point_writer import check_written, complete_lines
 from .points import select_points, verify_points
 from .retrieval import Retriever
 from .routing import check_scope, named_documents, without_names
@@ -118,7 +119,7 @@ class Engine:
             return
         query, hits, stats = self.retrieve(analysis, named, scope)
         if analysis.open or analysis.kind == "definition":
-            yield Event(answer=self._open_answer(analysis, query, hits, stats, timings, started))
+            yield from self._open_answer(analysis, query, hits, stats, timings, started, should_stop)
             return
         selection = select_evidence(stats, query, hits, analysis)
         timings["retrieval_ms"] = _ms(started)
@@ -202,8 +203,11 @@ class Engine:
         else:
             yield Event(answer=self._finish(verdict.text, selection, timings, "generated", kind=analysis.kind))
 
-    def _open_answer(self, analysis: Analysis, query, hits, stats, timings: dict, started: float) -> Answer:
-        """Cited points for a plan, list, achievement, problem, definition or summary question."""
+    def _open_answer(self, analysis: Analysis, query, hits, stats, timings: dict, started: float, should_stop=None) -> Iterator[Event]:
+        """Cited points for a plan, list, achievement, problem, definition or summary question:
+        the checked extractive points, or (for the kinds of `model_open_kinds`) the model's
+        rewrite of them, each line verified against its source point (a report's parts are headings:
+        nothing to shorten)."""
         found = select_points(stats, query, hits, analysis)
         timings["retrieval_ms"] = _ms(started)
         kept, problems = verify_points(found.points, stats)
@@ -211,10 +215,49 @@ class Engine:
             timings["total_ms"] = _ms(started)
             why = found.why_refused or "no point passed its check"
             log.info("refusing %r: %s", analysis.question[:80], why)
-            return Answer(self.refusal, (), True, timings, "refusal", (why, *problems), analysis.kind)
-        text = self.compose.points(type(found)(kept, found.total, form=found.form))
+            yield Event(answer=Answer(self.refusal, (), True, timings, "refusal", (why, *problems), analysis.kind))
+            return
+        checked = type(found)(kept, found.total, form=found.form)
+        if self.generator is not None and found.form != "parts" and analysis.kind in tuning()["generation"].get("model_open_kinds", []):
+            yield from self._written_points(analysis, checked, stats, tuple(problems), timings, started, should_stop)
+            return
+        text = self.compose.points(checked)
         timings["total_ms"] = _ms(started)
-        return self._finish(text, None, timings, "extractive", tuple(problems), analysis.kind)
+        yield Event(answer=self._finish(text, None, timings, "extractive", tuple(problems), analysis.kind))
+
+    def _written_points(self, analysis: Analysis, checked, stats, problems: tuple[str, ...], timings: dict, started: float, should_stop) -> Iterator[Event]:
+        """Stream the lead line, then the model's rewrite of `checked` (one cited line per point);
+        the final answer shows each line that passed `check_written`, else its source point."""
+        conf = tuning()["generation"]
+        messages, allowed = self.compose.points_prompt(analysis.question, checked)
+        budget = min(conf["open_max_new_tokens"], sum(len(p.text) for p in checked.points) + 12 * len(checked.points))
+        yield Event(delta=self.compose.points_lead_line(checked) + "\n")
+        timings["first_token_ms"] = _ms(started)
+        reply, gen_started, stopped = "", time.perf_counter(), False
+        stream = self.generator.stream(messages, max_new_tokens=budget, allowed_numbers=allowed)
+        try:
+            for delta in stream:
+                timings.setdefault("first_model_token_ms", _ms(started))
+                reply += delta
+                yield Event(delta=delta)
+                stopped = should_stop is not None and should_stop()
+                if stopped or complete_lines(reply, len(checked.points)):
+                    break
+        except Exception as exc:  # noqa: BLE001 - a failing generator must not lose the answer
+            log.warning("point generation failed, answering with the extracted points: %s", exc)
+            reply, problems = "", (*problems, f"generator error: {exc}")
+        finally:
+            getattr(stream, "close", lambda: None)()  # release the generator (and its lock) when left early
+        timings["generation_ms"] = _ms(gen_started)
+        if stopped:
+            reply, problems = "", (*problems, "generation stopped")
+        written = check_written(reply, checked, stats, analysis.question, conf["open_min_overlap"]) if reply else None
+        if written is not None and written.problems:
+            log.info("%d of %d written points replaced by their source: %s", written.rejected, len(checked.points), "; ".join(written.problems))
+        text = self.compose.points(written.found if written is not None else checked)
+        source = "generated" if written is not None and written.kept else "extractive"
+        timings["total_ms"] = _ms(started)
+        yield Event(answer=self._finish(text, None, timings, source, (*problems, *(written.problems if written else ())), analysis.kind))
 
     def _cross(self, mode: str, question: str, named: list[str], scope: tuple[str, ...], timings: dict, started: float) -> Iterator[Event]:
         """One verified row per document, streamed as soon as it is known: a comparison's lead and

@@ -83,12 +83,17 @@ OPEN_QUESTIONS = {
 }
 
 
-def test_real_model_engine_answers_each_open_kind_with_cited_points(real_index):
-    """The engine as configured (local model loaded) on one question of each open kind."""
+@pytest.mark.parametrize("model_points", [False, True], ids=["extractive", "model-points"])
+def test_real_model_engine_answers_each_open_kind_with_cited_points(real_index, monkeypatch, model_points):
+    """The engine as configured (local model loaded) on one question of each open kind; with
+    model points on, the model rewrites every kind's points (a report's parts aside) and each
+    line shown is its verified rewrite or its source point."""
     from qa.builder import build_engine
     from qa.grounding import numbers_in
+    from qa.lexicon import tuning
     from qa.settings import project_root
 
+    monkeypatch.setitem(tuning()["generation"], "model_open_kinds", list(OPEN_QUESTIONS) if model_points else [])
     seeds, index_dir = real_index
     engine = build_engine(Settings(seeds_dir=seeds, index_dir=index_dir, cache_dir=project_root() / ".cache"))
     assert engine.generator is not None
@@ -96,6 +101,8 @@ def test_real_model_engine_answers_each_open_kind_with_cited_points(real_index):
     for kind, question in OPEN_QUESTIONS.items():
         answer = engine.answer(question)
         assert not answer.refused and answer.kind == kind, (kind, answer.text)
+        parts = answer.text.startswith("文档共有")
+        assert ("first_model_token_ms" in answer.timings_ms) == (model_points and not parts), (kind, answer.timings_ms)
         lead, *points = answer.text.splitlines()
         assert len(points) >= 3, (kind, answer.text)
         for point in points:
