@@ -9,8 +9,8 @@ definition or summary question.
   of the document.
 
 Each point is trimmed from its source and keeps its figures as written; `verify_points` drops a
-point whose figures are not in the paragraph it cites. Left out: model-written points (the 0.5B
-model's paraphrases failed the checks too often to be worth their latency; see the README).
+point whose figures are not in the paragraph it cites. Model-written points (the model's rewrite
+of these, line by line) are `qa/point_writer.py`'s, for the kinds of `[generation] model_open_kinds`.
 """
 
 from __future__ import annotations
