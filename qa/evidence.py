@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .analysis import Analysis
 from .lexicon import lexicon, tuning
 from .numbers import FIGURE
-from .refusal import _own_names, absent_terms, near_miss, places_not_in
+from .refusal import _own_names, absent_terms, names_not_in, near_miss, places_not_in
 from .retrieval import CorpusStats, Hit, Query
 from .text import with_equivalents
 
@@ -56,7 +56,7 @@ class Selection:
     absent: tuple[str, ...]  # topic words that occur nowhere in the documents
     key_terms_found: bool = True
     near_miss: str = ""
-    other_places: tuple[str, ...] = ()  # places the question names that the chosen sentences do not  # what the documents lack although they hold a neighbouring fact (人均 …)
+    other_places: tuple[str, ...] = ()  # places and quoted names the question names that the chosen sentences do not
 
     @property
     def best(self) -> Evidence | None:
@@ -287,7 +287,8 @@ def select_evidence(stats: CorpusStats, query: Query, hits: list[Hit], analysis:
     return Selection(
         query=query, analysis=analysis, evidence=tuple(candidates), spans=spans,
         absent=absent_terms(stats, query, analysis), key_terms_found=found, near_miss=near_miss(spans, analysis),
-        other_places=places_not_in(stats, analysis, [_context_text(stats, e) for e, _ in spans]),
+        other_places=places_not_in(stats, analysis, [_context_text(stats, e) for e, _ in spans])
+        + names_not_in(analysis, [stats.docs[e.doc].paragraph(e.paragraph).text for e, _ in spans]),
     )
 
 

@@ -37,19 +37,20 @@ def _points(doc: str, found: list[tuple[int, str]], form: str = "set"):
     return Points(tuple(Point(doc, number, text) for number, text in found), len(found), form=form)
 
 
-def named_set_points(stats: CorpusStats, doc: str, analysis: Analysis, limit: int):
-    """The points that spell out the set the question names, or None when the report does not."""
+def named_set_points(stats: CorpusStats, docs: list[str], analysis: Analysis, limit: int):
+    """The points that spell out the set the question names, from the first of `docs` (best
+    retrieved first) that spells it out in the most explicit way, or None when none does."""
     from .points import cut
 
     name = analysis.named_set
     if not name:
         return None
-    paragraphs = stats.docs[doc].paragraphs
     for finder in (_glossary, _sub_headings, _member_clauses, _listed, _scattered_members):
-        found = finder(paragraphs, name, analysis.count)
-        if found:
-            long = finder in (_glossary, _listed)
-            return _points(doc, [(n, cut(t, 2 * limit if long else limit)) for n, t in found])
+        for doc in docs:
+            found = finder(stats.docs[doc].paragraphs, name, analysis.count)
+            if found:
+                long = finder in (_glossary, _listed)
+                return _points(doc, [(n, cut(t, 2 * limit if long else limit)) for n, t in found])
     return None
 
 

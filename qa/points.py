@@ -183,7 +183,8 @@ def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: A
         if heading is not None:
             return _section_points(stats, doc, heading, conf["point_chars"])
     if analysis.kind == "definition":
-        found = named_set_points(stats, doc, analysis, conf["point_chars"])
+        in_scope = dict.fromkeys([*(h.doc for h in hits), *stats.docs])  # a name is literal: look in every document, retrieved first
+        found = named_set_points(stats, list(in_scope), analysis, conf["point_chars"])
         if found is not None:
             return found
     candidates = _candidates(stats, query, hits, terms, analysis)

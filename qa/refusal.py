@@ -89,6 +89,16 @@ def places_not_in(stats: CorpusStats, analysis: Analysis, texts: list[str]) -> t
     return tuple(missing)
 
 
+QUOTED_NAME = re.compile(r"[“「『]([^”」』]{2,20})[”」』]")
+
+
+def names_not_in(analysis: Analysis, paragraphs: list[str]) -> tuple[str, ...]:
+    """Quoted names in the question (“苏超”) that the paragraphs of the chosen sentences never
+    write: a figure of “川超” is not one of “苏超”. Periods (“十四五”) name no thing."""
+    names = [n for n in QUOTED_NAME.findall(analysis.question) if not re.fullmatch(r"[一二三四五六七八九十百]+", n)]
+    return tuple(f"“{n}”" for n in names if not any(n in p for p in paragraphs))
+
+
 @lru_cache(maxsize=1)
 def _posseg():
     import jieba.posseg

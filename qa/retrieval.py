@@ -14,6 +14,7 @@ Left out: cross-encoder re-ranking (no Chinese one ships offline); learned fusio
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Collection
@@ -30,6 +31,15 @@ BM25_WEIGHT = 1.0
 OTHER_YEAR_FACTOR = 0.35
 BM25_K1 = 1.5
 BM25_B = 0.75
+
+
+def plan_year(doc) -> int | None:
+    """The year a document plans for: the year in its title (2026年…政府工作报告), else the latest
+    year its sections are about."""
+    m = re.search(r"((?:19|20)\d\d)年", doc.title or "")
+    if m:
+        return int(m.group(1))
+    return max(doc.years) if doc.years else None
 
 
 @dataclass(frozen=True)
@@ -114,9 +124,10 @@ class Retriever:
         self.chunk_rows = np.array([self.row_of[(c.doc, c.paragraph)] for c in index.chunks], dtype=np.int64)
         years = [index.docs[d].paragraph(n).year for d, n in index.paragraph_keys]
         self.paragraph_years = np.array([-1 if y is None else y for y in years], dtype=np.int64)
-        years = [d.years for d in index.docs.values() if d.years]
-        self.current_year = {doc_id: (max(d.years) if d.years else None) for doc_id, d in index.docs.items()}
-        self._default_year = max((max(y) for y in years), default=None)
+        self.current_year = {doc_id: plan_year(d) for doc_id, d in index.docs.items()}
+        known = Counter(y for y in self.current_year.values() if y is not None)
+        # several documents: the year most of them plan for (a far-off 2030 section of one is no "今年")
+        self._default_year = max(known, key=lambda y: (known[y], y)) if known else None
         self.corpus_text = "\n".join(p.text for d in index.docs.values() for p in d.paragraphs).lower()
         self.stats = CorpusStats(self.bm25.idf, self.corpus_text, index.docs)
         self._scoped_stats: dict[tuple[str, ...], CorpusStats] = {}

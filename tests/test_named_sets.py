@@ -22,7 +22,7 @@ STATS = CorpusStats({t: 1.0 for p in DOC.paragraphs for t in content_terms(p.tex
 
 
 def points(question: str):
-    found = named_set_points(STATS, "r", analyze(question), 70)
+    found = named_set_points(STATS, ["r"], analyze(question), 70)
     assert found is not None, question
     return found.points
 

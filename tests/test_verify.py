@@ -37,3 +37,21 @@ def test_a_growth_only_best_sentence_gives_way_to_a_runner_up_with_the_amount():
     terms = {"粮食": 1.0, "产量": 1.0}
     assert _amount_instead([growth, amount], terms, analysis)[0][0] is amount
     assert _amount_instead([growth, unrelated], terms, analysis) is None
+
+
+def test_a_quoted_name_the_cited_paragraph_never_writes_is_not_answered_from_it():
+    from qa.analysis import analyze
+    from qa.refusal import names_not_in
+
+    analysis = analyze("“苏超”联赛去年现场一共来了多少观众？")
+    assert names_not_in(analysis, ["举办国际赛事50余场，“川超”联赛观众超1亿人次。"]) == ("“苏超”",)
+    assert names_not_in(analysis, ["“苏超”破圈成为顶流，现场观众243万人次。"]) == ()
+    assert names_not_in(analyze("“十四五”时期城镇化率有多高？"), ["城镇化率达到70%。"]) == ()
+
+
+def test_relative_years_of_many_documents_follow_the_year_most_of_them_plan_for():
+    from qa.retrieval import plan_year
+
+    assert plan_year(SimpleNamespace(title="2026年某省政府工作报告", years=[2025, 2026, 2030])) == 2026
+    assert plan_year(SimpleNamespace(title="政府工作报告", years=[2023, 2024])) == 2024
+    assert plan_year(SimpleNamespace(title="通知", years=[])) is None
