@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .analysis import Analysis
 from .claims import claim_problems
 from .evidence import _candidates, _covered, key_terms, shared_phrase, split_clauses, term_weights
-from .refusal import topic_nouns
+from .refusal import names_not_in, topic_nouns
 from .grounding import numbers_in
 from .lexicon import tuning
 from .named_sets import named_set_points
@@ -196,7 +196,11 @@ def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: A
     outlined = subsection_points(stats, ranked, keys, conf["point_chars"], conf["max_points"]) if outline else None
     if outline and outlined is None and analysis.kind in ("summary", "list", "plan"):
         outlined = series_points(stats, ranked, conf["point_chars"], conf["max_points"])
-    return outlined or _paragraph_points(stats, ranked, terms, analysis)
+    found = outlined or _paragraph_points(stats, ranked, terms, analysis)
+    unnamed = names_not_in(analysis, [stats.docs[p.doc].paragraph(p.paragraph).text for p in found.points])
+    if found.points and unnamed:  # points about “川超” do not answer a question about “苏超”
+        return Points((), 0, f"the chosen paragraphs never name {', '.join(unnamed)}")
+    return found
 
 
 def verify_points(points: tuple[Point, ...], stats: CorpusStats) -> tuple[tuple[Point, ...], list[str]]:

@@ -99,3 +99,9 @@ def test_a_named_set_spelled_out_in_a_sentence_is_found_with_its_list():
         found = select_points(stats, query, [hit], analysis)
         assert found.form == "set" and found.points[0].paragraph == paragraph
         assert all(m in found.points[0].text for m in members), found.points[0].text
+
+
+def test_an_open_question_about_a_quoted_name_its_paragraphs_never_write_is_refused():
+    found = ask("今年在“智慧教育”方面有哪些具体安排？", [hit(7)])
+    assert not found.points and "智慧教育" in found.why_refused
+    assert ask("今年在教育方面有哪些具体安排？", [hit(7)]).points
