@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from .analysis import Analysis
-from .lexicon import lexicon, tuning
+from .lexicon import lexicon, measure_words, tuning
 from .numbers import FIGURE
 from .refusal import _own_names, absent_terms, names_not_in, near_miss, places_not_in
 from .retrieval import CorpusStats, Hit, Query
@@ -112,9 +112,8 @@ def followup_focus(terms: dict[str, float], analysis: Analysis) -> dict[str, flo
         return terms
     factor = tuning()["evidence"]["followup_own_weight"]
     own = with_equivalents(analysis.question)
-    lex = lexicon()
-    measures = set(lex["generic_nouns"]) | {c for cues in lex["asks"].values() for c in cues}  # 那今年的目标呢: no topic of its own
-    return {t: w * factor if t in own and t not in measures else w for t, w in terms.items()}
+    generic = measure_words()  # 那今年的目标呢: no topic of its own
+    return {t: w * factor if t in own and t not in generic else w for t, w in terms.items()}
 
 
 def _covered(terms: dict[str, float], text: str) -> float:
@@ -322,7 +321,7 @@ def key_terms(terms: dict[str, float]) -> list[str]:
     Callers pass only words the documents contain; words they lack are `absent_terms`' business.
     """
     lex = lexicon()
-    generic = set(lex["generic_nouns"]) | {c for cues in lex["asks"].values() for c in cues} | set(lex["synonyms"])
+    generic = measure_words() | set(lex["synonyms"])
     weights = {t: w for t, w in terms.items() if t not in generic and len(t) >= 2}
     if not weights:
         return []

@@ -25,3 +25,9 @@ def lexicon() -> dict[str, Any]:
 
 def tuning() -> dict[str, Any]:
     return load_data("tuning.toml")
+
+
+def measure_words() -> frozenset[str]:
+    """Generic nouns and the words that ask for a measure (目标, 增长, 情况…): no topic of their own."""
+    lex = lexicon()
+    return frozenset(lex["generic_nouns"]) | {c for cues in lex["asks"].values() for c in cues}

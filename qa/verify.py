@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .claims import claim_problems
 from .evidence import Selection
 from .grounding import agrees_with_span, check_answer, clean_generation, drop_echoed_years, novel_terms, numbers_in, parse_citations
-from .lexicon import lexicon
+from .lexicon import measure_words
 from .text import with_equivalents
 
 MAX_FACT_ANSWER_CHARS = 150
@@ -73,8 +73,7 @@ def misattributed(text: str, selection: Selection, question: str, sections: list
     word of the question) must be in the sentence that holds 52 (not the one about 单项冠军企业)."""
     import jieba.posseg as posseg  # jieba loads its dictionary on first use, not on import
 
-    lex = lexicon()
-    measure_words = set(lex["generic_nouns"]) | {c for cues in lex["asks"].values() for c in cues}  # claim checks judge measures
+    generic = measure_words()  # the claim checks judge measures
     problems = []
     sentences = [with_equivalents(f"{e.text} {section}") for (e, _), section in zip(selection.spans, sections)]
     for clause in re.split(r"[，,；;。]", text):
@@ -82,7 +81,7 @@ def misattributed(text: str, selection: Selection, question: str, sections: list
         if not figures:
             continue
         nouns = {w.word for w in posseg.cut(clause) if w.flag.startswith("n") and w.flag not in ("ns", "nr") and len(w.word) >= 2}
-        nouns = {n for n in nouns if n in question and n not in measure_words}
+        nouns = {n for n in nouns if n in question and n not in generic}
         holding = [s for s in sentences if any(f in numbers_in(s) for f in figures)]
         missing = sorted(n for n in nouns if holding and not any(n in s for s in holding))
         if missing:
