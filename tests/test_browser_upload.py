@@ -25,15 +25,13 @@ NEW_ID = "测试市-报告"
 
 @pytest.fixture(scope="module")
 def base(real_index, tmp_path_factory):
-    from qa.builder import build_engine
-    from qa.server import create_app
-    from serving import extractive_settings, running
+    from serving import extractive_settings, serving
 
     work = tmp_path_factory.mktemp("browser-upload")
     for name, source in zip(("seeds", "index"), real_index):
         shutil.copytree(source, work / name)
     settings = extractive_settings(work / "seeds", work / "index")
-    with running(create_app(settings, build_engine(settings))) as url:
+    with serving(settings) as url:
         yield url
 
 

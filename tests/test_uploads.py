@@ -43,11 +43,9 @@ def store_settings(real_index, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(store_settings):
-    from qa.builder import build_engine
-    from qa.server import create_app
-    from serving import running
+    from serving import serving
 
-    with running(create_app(store_settings, build_engine(store_settings))) as url:
+    with serving(store_settings) as url:
         yield url
 
 
@@ -177,12 +175,10 @@ def test_an_ask_during_an_add_sees_the_old_index_or_the_new_one(http, tmp_path):
 
 
 def test_writes_need_a_key_when_keys_are_set(store_settings, tmp_path):
-    from qa.builder import build_engine
-    from qa.server import create_app
-    from serving import running
+    from serving import serving
 
     settings = store_settings.replace(api_keys="k1")
-    with running(create_app(settings, build_engine(settings))) as url:
+    with serving(settings) as url:
         assert_error(httpx.post(f"{url}/api/documents", files={"files": ("a.txt", "甲。\n".encode())}), 401, "unauthorized")
         assert_error(httpx.delete(f"{url}/api/documents/{SEED_ID}"), 401, "unauthorized")
         r = httpx.delete(f"{url}/api/documents/no-such", headers={"Authorization": "Bearer k1"})
@@ -190,12 +186,10 @@ def test_writes_need_a_key_when_keys_are_set(store_settings, tmp_path):
 
 
 def test_without_keys_writes_need_a_loopback_bind(store_settings):
-    from qa.builder import build_engine
-    from qa.server import create_app
-    from serving import running
+    from serving import serving
 
     settings = store_settings.replace(host="0.0.0.0")
-    with running(create_app(settings, build_engine(settings))) as url:  # served on loopback, configured for any
+    with serving(settings) as url:  # served on loopback, configured for any
         assert_error(httpx.post(f"{url}/api/documents", files={"files": ("a.txt", "甲。\n".encode())}), 403, "writes_forbidden")
         assert_error(httpx.delete(f"{url}/api/documents/{SEED_ID}"), 403, "writes_forbidden")
         assert httpx.get(f"{url}/api/documents").status_code == 200
