@@ -13,24 +13,9 @@ from qa.grounding import numbers_in
 from qa.retrieval import Retriever
 from qa.settings import Settings
 
+from fakes import QueuedGenerator
+
 pytestmark = pytest.mark.slow
-
-
-class QueuedGenerator:
-    """Replies with queued texts, character by character; records what it was asked."""
-
-    name = "fake"
-
-    def __init__(self, *replies: str | Exception) -> None:
-        self.replies = list(replies)
-        self.calls: list[dict] = []
-
-    def stream(self, messages, *, max_new_tokens=64, allowed_numbers=None):
-        self.calls.append({"messages": messages, "allowed_numbers": allowed_numbers})
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        yield from reply
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from qa.points import Point, Points
 from qa.retrieval import CorpusStats
 from qa.text import content_terms
 
+from fakes import QueuedGenerator
+
 TEXT = """各位代表：
 一、2025年工作回顾
 （一）科技创新持续发力。研发投入强度提高到3.1%，新增高新技术企业420家。
@@ -92,24 +94,6 @@ def test_the_prompt_lists_the_cited_points_and_allows_their_numbers():
 # -- the engine: streamed lead and draft, then the verified answer
 
 
-class QueuedGenerator:
-    """Replies with queued texts, a few characters at a time; records what it was asked."""
-
-    name = "fake"
-
-    def __init__(self, *replies: str | Exception) -> None:
-        self.replies = list(replies)
-        self.calls: list[dict] = []
-
-    def stream(self, messages, *, max_new_tokens=64, allowed_numbers=None):
-        self.calls.append({"messages": messages, "allowed_numbers": allowed_numbers, "max_new_tokens": max_new_tokens})
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        for i in range(0, len(reply), 4):
-            yield reply[i : i + 4]
-
-
 @pytest.fixture
 def open_engine(fake_index, monkeypatch):
     """An engine over the seed (fake embedder) whose open answers are the model's, with the
@@ -129,7 +113,7 @@ def open_engine(fake_index, monkeypatch):
         )
         if fixed:
             monkeypatch.setattr("qa.engine.select_points", lambda *a, **k: Points(points, 7, form=form))
-        generator = QueuedGenerator(*replies)
+        generator = QueuedGenerator(*replies, chunk=4)
         return Engine(Retriever(load_index(index_dir, docs, embedder.id), embedder), generator, None), generator
 
     return make
