@@ -24,13 +24,12 @@ from typing import Iterator
 
 from .analysis import Analysis, analyze
 from .claims import claim_problems
-from .evidence import select_evidence, term_weights
+from .evidence import _covered, select_evidence, term_weights
 from .grounding import numbers_in
 from .lexicon import lexicon
 from .points import select_points
 from .retrieval import Retriever
 from .routing import document_names, short_name, without_names
-from .text import with_equivalents
 
 NOT_STATED = "未提及"
 ASKED_VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*([%％‰]|个百分点)?\s*(左右|以上|以内|以下|上下)?")
@@ -135,15 +134,9 @@ def best_points(points: list, stats, query, n: int = 2) -> list:
     """The `n` points of one paragraph that hold the most of the question's weight (the earlier on
     a tie), in document order: a row is short, and a paragraph's opening points need not be the
     ones about the topic asked."""
-    share = _share(term_weights(stats, query.terms))
-    ranked = sorted(range(len(points)), key=lambda i: (-share(points[i].text), i))[:n]
+    terms = term_weights(stats, query.terms)
+    ranked = sorted(range(len(points)), key=lambda i: (-_covered(terms, points[i].text), i))[:n]
     return [points[i] for i in sorted(ranked)]
-
-
-def _share(terms: dict[str, float]):
-    """How much of the question's weight a text holds (either spelling of a synonym counts)."""
-    total = sum(terms.values()) or 1.0
-    return lambda text: sum(w for t, w in terms.items() if t in with_equivalents(text)) / total
 
 
 def topic_section_hits(stats, query, hits: list) -> list:
@@ -156,9 +149,8 @@ def topic_section_hits(stats, query, hits: list) -> list:
     terms = term_weights(stats, query.terms)
     if not hits or not terms:
         return hits
-    share = _share(terms)
     headings = {h.paragraph: stats.docs[h.doc].paragraph(h.paragraph).subsection for h in hits}
-    scored = {head: share(head) for head in set(headings.values()) if head}
+    scored = {head: _covered(terms, head) for head in set(headings.values()) if head}
     if not scored:
         return hits
     best = max(scored, key=lambda head: scored[head])
