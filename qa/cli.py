@@ -124,11 +124,11 @@ def _open_retriever(settings: Settings):
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from .corpus import load_corpus
-    from .embedders import make_embedder
+    from .builder import build_embedder
     from .index import build_index, index_status
 
     docs = load_corpus(settings.seeds_dir)
-    embedder = make_embedder(settings.embedder, threads=settings.threads)
+    embedder = build_embedder(settings)
     if not args.rebuild:
         problem = index_status(settings.index_dir, docs, embedder.id)
         if problem is None:

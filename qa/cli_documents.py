@@ -44,14 +44,14 @@ def _progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from .embedders import make_embedder
+    from .builder import build_embedder
     from .formats import IngestError
     from .store import add_documents, read_upload
 
     if args.title and len(args.paths) > 1:
         raise IngestError("--title names one document; give one PATH with it", "bad_name")
     uploads = [read_upload(path, title=args.title) for path in args.paths]
-    embedder = make_embedder(settings.embedder, threads=settings.threads)
+    embedder = build_embedder(settings)
     result = add_documents(uploads, settings.seeds_dir, settings.index_dir, embedder, replace=args.replace, progress=_progress(args))
     if args.json:
         print(json.dumps({
@@ -89,10 +89,10 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from .embedders import make_embedder
+    from .builder import build_embedder
     from .store import remove_documents
 
-    embedder = make_embedder(settings.embedder, threads=settings.threads)
+    embedder = build_embedder(settings)
     build = remove_documents(args.ids, settings.seeds_dir, settings.index_dir, embedder, progress=_progress(args))
     print(f"removed {', '.join(args.ids)}; " + (f"index {build}" if build else "no documents left, index removed"))
     return 0

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 FILES = ("chunks.jsonl", "dense.faiss", "bm25.json")
-EMBED_BATCH = 32
+EMBED_BATCH = 512  # sentences per encode call: big enough for the bulk engine and its length batches, small enough for steady progress
 APPROXIMATE_MIN_VECTORS = 100_000  # sentences (~190 reports); below, exact search (measured: scripts/bench_corpus.py)
 APPROXIMATE_CANDIDATES = 256  # nearest sentences an approximate search returns
 IVF_LISTS_PER_SQRT = 4  # nlist = 4·√n

