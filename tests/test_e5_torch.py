@@ -117,3 +117,23 @@ def test_embedder_switches_to_bulk_only_for_big_passage_batches():
     plain = off.encode(texts, role="passage")
     assert off._bulk is None
     assert (bulk * plain).sum(axis=1).min() > 0.999
+    forced.release()
+    assert forced._bulk is None
+
+
+def test_a_build_releases_the_bulk_engine(tmp_seeds, tmp_path, fake_embedder):
+    from qa.index import build_index
+
+    released = []
+
+    class Releasing:
+        id, dim = fake_embedder.id, fake_embedder.dim
+
+        def encode(self, texts, role):
+            return fake_embedder.encode(texts, role)
+
+        def release(self):
+            released.append(True)
+
+    build_index(load_corpus(tmp_seeds), Releasing(), tmp_path / "index", progress=False)
+    assert released == [True]
