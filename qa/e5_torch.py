@@ -144,7 +144,7 @@ class E5Tokenizer:
     def __init__(self, spec: E5File) -> None:
         from tokenizers import Tokenizer, models
 
-        self._table = {cp: out for cp, out in spec.normalise.items()}
+        self._table = spec.normalise
         self._tokenizer = Tokenizer(models.Unigram(spec.pieces, unk_id=spec.unk, byte_fallback=False))
         self.bos, self.eos, self.unk = spec.bos, spec.eos, spec.unk
 

