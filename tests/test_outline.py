@@ -3,10 +3,11 @@ question's topic, an ordinal series, and a short paragraph that heads the next o
 
 from __future__ import annotations
 
+from fakes import one_report, paragraph_hit
+
 from qa.analysis import analyze
-from qa.corpus import Document, parse_paragraphs
 from qa.points import select_points
-from qa.retrieval import CorpusStats, Hit, Query, SentenceHit
+from qa.retrieval import Hit, Query
 from qa.text import content_terms
 
 TEXT = """各位代表：
@@ -27,14 +28,11 @@ TEXT = """各位代表：
 优化拓展海洋经济发展空间。推进海湾整体规划。
 做大做强现代海洋产业。巩固提升海洋船舶、海工装备产业优势。
 （二）全力办好教育事业。新建中小学15所。"""
-DOC = Document("r", "报告", None, "x", parse_paragraphs("r", TEXT))
-STATS = CorpusStats({t: 1.0 for p in DOC.paragraphs for t in content_terms(p.text)}, TEXT.lower(), {"r": DOC})
+DOC, STATS = one_report(TEXT)
 
 
 def hit(n: int, score: float = 1.0) -> Hit:
-    p = DOC.paragraph(n)
-    sentences = tuple(SentenceHit(i, 0, s, 0.95) for i, s in enumerate(p.text.split("。")) if s)
-    return Hit("r", n, score, p.text, p.section, p.year, 0.9, 1.0, sentences)
+    return paragraph_hit(DOC, n, score, meaning=0.95)
 
 
 def ask(question: str, numbers: list[int]):

@@ -4,17 +4,13 @@ that fails (or is missing) is replaced by it (fast: fake generator, fake embedde
 from __future__ import annotations
 
 import pytest
+from fakes import QueuedGenerator, one_report
 
 from qa.compose import Composer
-from qa.corpus import Document, parse_paragraphs
 from qa.engine import Engine
 from qa.lexicon import tuning
 from qa.point_writer import check_written, complete_lines, written_lines
 from qa.points import Point, Points
-from qa.retrieval import CorpusStats
-from qa.text import content_terms
-
-from fakes import QueuedGenerator
 
 TEXT = """各位代表：
 一、2025年工作回顾
@@ -23,8 +19,7 @@ TEXT = """各位代表：
 （一）全力办好教育事业。同时，要新建改扩建中小学15所，新增学位1.2万个，推进职业教育产教融合，建设职教城。
 （二）稳定经济增长。地区生产总值增长5%—5.5%，城镇调查失业率5.5%以内。
 """
-DOC = Document("r", "报告", None, "x", parse_paragraphs("r", TEXT))
-STATS = CorpusStats({t: 1.0 for p in DOC.paragraphs for t in content_terms(p.text)}, TEXT.lower(), {"r": DOC})
+DOC, STATS = one_report(TEXT)
 SCHOOLS = Point("r", 5, "同时，要新建改扩建中小学15所，新增学位1.2万个")
 VOCATIONAL = Point("r", 5, "推进职业教育产教融合，建设职教城")
 GROWTH = Point("r", 6, "地区生产总值增长5%—5.5%")

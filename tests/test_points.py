@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from fakes import one_report, paragraph_hit
+
 from qa.analysis import analyze
 from qa.compose import Composer
-from qa.corpus import Document, parse_paragraphs
 from qa.points import Point, Points, chunks, select_points, verify_points
-from qa.retrieval import CorpusStats, Hit, Query, SentenceHit
+from qa.retrieval import Hit, Query
 from qa.text import content_terms
 
 TEXT = """各位代表：
@@ -21,14 +22,11 @@ TEXT = """各位代表：
 全面提升政治能力。坚持把政治建设摆在首位。
 深入推进依法行政。深化法治政府建设。
 """
-DOC = Document("r", "报告", None, "x", parse_paragraphs("r", TEXT))
-STATS = CorpusStats({t: 1.0 for p in DOC.paragraphs for t in content_terms(p.text)}, TEXT.lower(), {"r": DOC})
+DOC, STATS = one_report(TEXT)
 
 
 def hit(n: int, score: float = 1.0) -> Hit:
-    p = DOC.paragraph(n)
-    sentences = tuple(SentenceHit(i, 0, s, 0.9) for i, s in enumerate(p.text.split("。")) if s)
-    return Hit("r", n, score, p.text, p.section, p.year, 0.9, 1.0, sentences)
+    return paragraph_hit(DOC, n, score, meaning=0.9)
 
 
 def ask(question: str, hits: list[Hit]) -> Points:
@@ -86,8 +84,7 @@ def test_every_point_line_ends_with_its_own_citation():
 
 def test_a_named_set_spelled_out_in_a_sentence_is_found_with_its_list():
     text = "各位代表：\n二、工作安排\n（一）扩大开放。推动外贸“三新”发展，即新主体、新市场、新业态。稳住外资。\n（二）其他。做好科技金融、绿色金融、普惠金融“三篇文章”。"
-    doc = Document("s", "报告", None, "x", parse_paragraphs("s", text))
-    stats = CorpusStats({t: 1.0 for p in doc.paragraphs for t in content_terms(p.text)}, text.lower(), {"s": doc})
+    doc, stats = one_report(text, "s")
     for question, paragraph, members in (
         ("外贸“三新”具体指什么？", 3, ("新主体", "新市场", "新业态")),
         ("“三篇文章”指的是什么？", 4, ("科技金融", "绿色金融", "普惠金融")),
