@@ -10,7 +10,8 @@ One JSON object a line (the format of `tests/data/eval/*.jsonl`):
   cross-report questions (`[{"doc", "paragraphs"}]`);
 - `history`: earlier turns (`[{"role", "content"}]`); `doc`: the document the question is about;
 - `answerable`: false for questions the documents do not answer (default: has gold paragraphs);
-- `must_not_include`: strings a right answer never contains.
+- `must_not_include`: strings a right answer never contains;
+- `variant`: how the question is written (`traditional`, `typo`, `near-miss`), reported apart.
 
 The split: every item of a file whose name starts with `dev.` (the original fact set) and every item
 whose id ends in an odd number is in the *fit* part, on which word lists, weights and thresholds are
@@ -57,6 +58,7 @@ class EvalItem:
     gold: tuple[Gold, ...] = ()
     must_not_include: tuple[str, ...] = ()
     source: str = ""  # the file it came from (its name)
+    variant: str = ""  # traditional, typo, near-miss (how the question is written), or ""
 
     @property
     def group(self) -> str:
@@ -100,6 +102,7 @@ def _item(d: dict, n: int, source: str) -> EvalItem:
         gold=gold,
         must_not_include=tuple(str(s) for s in d.get("must_not_include", []) or []),
         source=source,
+        variant=str(d.get("variant", "") or ""),
     )
 
 

@@ -163,6 +163,8 @@ def score_answer(item: EvalItem, answer, docs) -> dict[str, Any]:
         "id": item.id,
         "set": item.source,
         "kind": item.kind,
+        "variant": item.variant or "plain",
+        "doc": item.doc or "",
         "group": item.group,
         "split": split_of(item),
         "question": item.question,
