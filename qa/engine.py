@@ -14,13 +14,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
 from .analysis import Analysis, analyze
+from .answer.decide import learned_selection
+from .answer.models import AnswerModels, load_models
+from .answer.open_rank import OPEN_DEPTH, rank_open
 from .compose import Composer
 from .cross import asked_value, cross_mode, cross_rows, satisfies
 from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # noqa: F401 - QuestionError re-exported
-from .evidence import Selection, select_evidence
+from .evidence import Selection, select_evidence, term_weights
 from .grounding import parse_citations
 from .lexicon import tuning
 from .point_writer import check_written, complete_lines
@@ -76,10 +80,11 @@ class Event:
 class Engine:
     """Answers questions over one loaded corpus."""
 
-    def __init__(self, retriever: Retriever, generator=None, settings: Settings | None = None) -> None:
+    def __init__(self, retriever: Retriever, generator=None, settings: Settings | None = None, models: AnswerModels | None = None) -> None:
         self.settings = settings or Settings()
         self.retriever = retriever
         self.generator = generator
+        self.models = models if models is not None or self.settings.answer_core == "rules" else shipped_models()
         self.compose = Composer(retriever.index.docs, self.settings.prompts_dir)
         self.refusal = self.compose.refusal
         self.multi_doc = self.compose.multi_doc
@@ -117,11 +122,12 @@ class Engine:
         if mode:
             yield from self._cross(mode, question, named, scope, timings, started)
             return
-        query, hits, stats = self.retrieve(analysis, named, scope)
-        if analysis.open or analysis.kind == "definition":
+        is_open = analysis.open or analysis.kind == "definition"
+        query, hits, stats = self.retrieve(analysis, named, scope, k=OPEN_DEPTH if is_open and self.models is not None else None)
+        if is_open:
             yield from self._open_answer(analysis, query, hits, stats, timings, started, should_stop)
             return
-        selection = select_evidence(stats, query, hits, analysis)
+        selection = self.select(stats, query, hits, analysis)
         timings["retrieval_ms"] = _ms(started)
         if not selection.answerable:
             log.info("refusing %r: %s", question[:80], selection.why_refused)
@@ -134,14 +140,15 @@ class Engine:
             return
         yield from self._generate(question, selection, analysis, timings, started, should_stop)
 
-    def retrieve(self, analysis: Analysis, named: Sequence[str], scope: tuple[str, ...]):
+    def retrieve(self, analysis: Analysis, named: Sequence[str], scope: tuple[str, ...], k: int | None = None):
         """Query, hits and word statistics for one analysed question, within the documents it
-        names (else the scope, else all); the documents' names leave the query once routed."""
+        names (else the scope, else all); the documents' names leave the query once routed.
+        `k`: paragraphs to retrieve (default: the `top_k` setting)."""
         chosen = tuple(named) or scope
         all_docs = self.retriever.index.docs
         query = self.retriever.prepare(without_names(analysis.search_text, named, all_docs), doc=chosen[0] if len(chosen) == 1 else None)
         query = replace(query, terms=analysis.terms(query.terms))
-        hits = self.retriever.search_query(query, k=self.settings.top_k, sentences_per_hit=1000, docs=chosen or None)
+        hits = self.retriever.search_query(query, k=k or self.settings.top_k, sentences_per_hit=1000, docs=chosen or None)
         return query, hits, self.retriever.stats_for(chosen)
 
     def fact_evidence(self, question: str, history: Sequence[dict] | None = None) -> Selection | None:
@@ -153,6 +160,13 @@ class Engine:
         if analysis.open or analysis.kind == "definition" or cross_mode(question, named, len(all_docs)):
             return None
         query, hits, stats = self.retrieve(analysis, named, ())
+        return self.select(stats, query, hits, analysis)
+
+    def select(self, stats, query, hits, analysis: Analysis) -> Selection:
+        """The answer clauses of a fact question and whether they answer: decided by the learned
+        models (`qa.answer`), or by the older hand-set rules when `answer_core` is "rules"."""
+        if self.models is not None:
+            return learned_selection(self.models, stats, query, hits, analysis)
         return select_evidence(stats, query, hits, analysis)
 
     def validate(self, question: str) -> str:
@@ -208,7 +222,15 @@ class Engine:
         the checked extractive points, or (for the kinds of `model_open_kinds`) the model's
         rewrite of them, each line verified against its source point (a report's parts are headings:
         nothing to shorten)."""
-        found = select_points(stats, query, hits, analysis)
+        if self.models is not None:
+            hits, p_best = rank_open(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
+            if p_best < self.models.open_threshold:
+                timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
+                why = f"the models find no answer (P={p_best:.2f} < {self.models.open_threshold:.2f})"
+                log.info("refusing %r: %s", analysis.question[:80], why)
+                yield Event(answer=Answer(self.refusal, (), True, timings, "refusal", (why,), analysis.kind))
+                return
+        found = select_points(stats, query, hits, analysis, ranked=self.models is not None)
         timings["retrieval_ms"] = _ms(started)
         kept, problems = verify_points(found.points, stats)
         if found.why_refused or not kept:
@@ -296,6 +318,12 @@ class Engine:
                 quote = quote or next((e.text for e in selection.evidence if (e.doc, e.paragraph) == (doc_id, ref.paragraph)), None)
             citations.append(Citation(doc=doc_id, title=doc.title, paragraph=ref.paragraph, quote=quote or doc.paragraph(ref.paragraph).text))
         return Answer(text=text, citations=tuple(citations), refused=False, timings_ms=timings, source=source, problems=problems, kind=kind)
+
+
+@lru_cache(maxsize=1)
+def shipped_models() -> AnswerModels:
+    """The answer models that ship with the package (loaded once per process)."""
+    return load_models()
 
 
 def _ms(since: float) -> float:

@@ -57,6 +57,8 @@ class Selection:
     key_terms_found: bool = True
     near_miss: str = ""
     other_places: tuple[str, ...] = ()  # places and quoted names the question names that the chosen sentences do not
+    decision: str | None = None  # a learned verdict (`qa.answer.decide`): "" answers, else why not; None: the rules below
+    confidence: float = 0.0  # the answerability model's probability that the spans answer
 
     @property
     def best(self) -> Evidence | None:
@@ -73,6 +75,8 @@ class Selection:
     @property
     def why_refused(self) -> str:
         """Why the evidence does not answer ("" when it does); logged with each refusal."""
+        if self.decision is not None:
+            return self.decision
         if not self.spans:
             return "no evidence"
         limits = tuning()["refusal"]

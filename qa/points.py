@@ -167,9 +167,11 @@ def _paragraph_points(stats: CorpusStats, ranked_hits: list[Hit], terms: dict[st
     return Points(tuple(c[3] for c in kept), len(candidates))
 
 
-def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis, outline: bool = True) -> Points:
+def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis, outline: bool = True, ranked: bool = False) -> Points:
     """The points that answer an open question, or a Points with `why_refused` set. `outline`:
-    may answer with the report's outline (`qa/outline.py`); a one-paragraph cross row may not."""
+    may answer with the report's outline (`qa/outline.py`); a one-paragraph cross row may not.
+    `ranked`: `hits` are already ranked and judged by the open ranker (`qa.answer.open_rank`), so
+    neither the score floor nor the hand-weighted re-ranking applies."""
     conf = tuning()["points"]
     if not hits:
         return Points((), 0, "no evidence")
@@ -187,11 +189,12 @@ def select_points(stats: CorpusStats, query: Query, hits: list[Hit], analysis: A
         found = named_set_points(stats, list(in_scope), analysis, conf["point_chars"])
         if found is not None:
             return found
-    candidates = _candidates(stats, query, hits, terms, analysis)
-    if not candidates or candidates[0].score < conf["min_open_score"]:
-        score = candidates[0].score if candidates else 0.0
-        return Points((), 0, f"weak evidence for an open answer ({score:.3f} < {conf['min_open_score']})")
-    ranked = best_paragraphs(stats, hits, terms, query.years, analysis.question)
+    if not ranked:
+        candidates = _candidates(stats, query, hits, terms, analysis)
+        if not candidates or candidates[0].score < conf["min_open_score"]:
+            score = candidates[0].score if candidates else 0.0
+            return Points((), 0, f"weak evidence for an open answer ({score:.3f} < {conf['min_open_score']})")
+    ranked = hits if ranked else best_paragraphs(stats, hits, terms, query.years, analysis.question)
     keys = key_terms({t: w for t, w in terms.items() if t in stats.idf})
     outlined = subsection_points(stats, ranked, keys, conf["point_chars"], conf["max_points"]) if outline else None
     if outline and outlined is None and analysis.kind in ("summary", "list", "plan"):

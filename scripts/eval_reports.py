@@ -13,10 +13,8 @@ load all reports (`qa eval` with the whole corpus).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -24,40 +22,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qa.answer.training import report_engine  # noqa: E402
 from qa.builder import build_embedder, build_generator  # noqa: E402
-from qa.corpus import load_corpus  # noqa: E402
-from qa.engine import Engine  # noqa: E402
 from qa.evaluation import breakdown, evaluate_answers, summarize  # noqa: E402
 from qa.evalsets import load_eval  # noqa: E402
-from qa.index import build_index, load_index  # noqa: E402
-from qa.retrieval import Retriever  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 
 CORPUS = ROOT / "examples" / "provincial-2026"
 
 
-def report_engine(doc: str, settings, embedder, generator, cache: Path) -> Engine:
-    """An engine over `doc` alone, its index built once and cached by the report's hash."""
-    source = CORPUS / f"{doc}.txt"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    folder = cache / f"{doc}-{digest}"
-    seeds, index = folder / "seeds", folder / "index"
-    if not (index / "manifest.json").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        seeds.mkdir(parents=True)
-        shutil.copy(source, seeds)
-        build_index(load_corpus(seeds), embedder, index, progress=False)
-    docs = load_corpus(seeds)
-    retriever = Retriever(load_index(index, docs, embedder.id), embedder, rrf_k=settings.rrf_k)
-    return Engine(retriever, generator, settings.replace(seeds_dir=seeds, index_dir=index))
-
-
 def table(rows: list[dict], key: str) -> str:
-    lines = [f"{key:<22}{'n':>5}{'right':>8}{'refused':>9}{'no fig':>8}{'measure':>9}"]
+    lines = [f"{key:<22}{'n':>5}{'right':>8}{'refused':>9}{'no fig':>8}{'measure':>9}   (right: answered right, or refused when unanswerable)"]
     for name, s in sorted(breakdown(rows, key).items()):
-        unans = name == "unanswerable" or (key == "group" and name == "unanswerable")
-        right = s["refusal_rate_unanswerable"] if unans else s["accuracy"]
-        refused = s["refusal_rate_unanswerable"] if unans else s["false_refusal_rate"]
+        mine = [r for r in rows if str(r[key]) == name]
+        right = sum(r["correct"] for r in mine) / len(mine)
+        refused = sum(r["refused"] for r in mine) / len(mine)
         lines.append(f"{name:<22}{s['questions']:>5}{right:>8.1%}{refused:>9.1%}{s['unsupported_number_answers']:>8}{s['wrong_measure_answers']:>9}")
     return "\n".join(lines)
 
@@ -81,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     cache = ROOT / ".cache" / "report-index"
     for doc, items in sorted(by_doc.items()):
-        engine = report_engine(doc, settings, embedder, generator, cache)
+        engine = report_engine(CORPUS / f"{doc}.txt", settings, embedder, generator, cache)
         rows += evaluate_answers(engine, items, progress=False)["rows"]
         print(f"{doc}: {summarize([r for r in rows if r['doc'] == doc])['accuracy']:.1%}", file=sys.stderr)
     if args.report:

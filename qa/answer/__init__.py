@@ -1,0 +1,1 @@
+"""The learned answer core: candidates, features, models, decisions and checks of fact answers."""

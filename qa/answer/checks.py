@@ -1,0 +1,39 @@
+"""Checks of a chosen answer against what the question asks: unit type.
+
+A figure of another unit type than the question asks (a percentage for “经济总量有多大”, a count
+of countries for a trade total) is a true figure of another measure: the worst answer, because it
+carries a citation. When the unit model is sure what type the answer has, the chosen span must
+hold a figure of that type, or the answer becomes a near miss that says what the document holds.
+"""
+
+from __future__ import annotations
+
+from .units import figure_types, ORDINAL
+
+TYPE_NAMES = {
+    "money": "金额", "percent": "百分比", "people": "人数", "length": "长度", "area": "面积", "weight": "重量",
+    "count": "数量", "times": "倍数", "energy": "电量", "rank": "名次", "year": "年份", "other": "数字",
+}
+
+
+def unit_type_problem(probs: dict[str, float], text: str, sure: float) -> str:
+    """What is missing ("以“金额”计的数字") when the asked type is sure and `text` has no figure of it."""
+    if not probs:
+        return ""
+    asked, p = max(probs.items(), key=lambda kv: kv[1])
+    if p < sure or asked == "other":
+        return ""
+    if asked == "rank":
+        return "" if ORDINAL.search(text) else f"以“{TYPE_NAMES[asked]}”计的答案"
+    have = {f.type for f in figure_types(text)}
+    if asked in have:
+        return ""
+    return f"以“{TYPE_NAMES[asked]}”计的数字"
+
+
+def fromto_problem(kind: str, text: str) -> str:
+    """A from–to question (从多少缩小到多少) needs two different figures; one figure twice is no answer."""
+    if kind != "fromto":
+        return ""
+    values = {f.value for f in figure_types(text) if f.type != "year"}
+    return "" if len(values) >= 2 else "起止两个不同的数字"

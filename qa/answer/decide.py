@@ -1,0 +1,102 @@
+"""The learned fact path: candidates → features → ranker → answerability → a `Selection`.
+
+`learned_selection` scores every candidate of the retrieved paragraphs with the ranker, keeps the
+best (one per asked year for a question about several years), and asks the answerability model
+whether it answers. It returns the same `Selection` the composer and the generator's checks take,
+with the learned verdict in `decision`: the thresholds and rules of `evidence` no longer decide.
+
+Two checks of the claim against the question stay, because a wrong figure with a citation is the
+worst answer: the chosen span must hold a figure of the unit type the question asks (when the unit
+model is sure), and must give the measure asked (`refusal.near_miss`). Either makes the answer a
+near miss that says what the document holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis import Analysis
+from ..evidence import Evidence, Selection, followup_focus, term_weights
+from ..refusal import absent_terms, names_not_in, near_miss, places_not_in
+from ..retrieval import CorpusStats, Hit, Query
+from .candidates import Candidate, candidates
+from .checks import fromto_problem, unit_type_problem
+from .features import NAMES, QuestionContext, feature_rows
+from .models import AnswerModels, answer_signals
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The candidates of one question with their feature rows and ranker scores."""
+
+    context: QuestionContext
+    candidates: list[Candidate]
+    rows: np.ndarray
+    scores: np.ndarray
+
+
+def question_context(models: AnswerModels, stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> QuestionContext:
+    terms = followup_focus(term_weights(stats, query.terms), analysis)
+    units = models.units.probs(analysis.search_text or analysis.question)
+    return QuestionContext(analysis, query, terms, units, len(absent_terms(stats, query, analysis)), tuple(hits))
+
+
+def score_candidates(models: AnswerModels, stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Scored:
+    """Every candidate of `hits`, scored by the ranker."""
+    context = question_context(models, stats, query, hits, analysis)
+    cands = candidates(hits)
+    rows = np.asarray(feature_rows(context, cands, stats), dtype=np.float64).reshape(len(cands), len(NAMES))
+    return Scored(context, cands, rows, models.rank(rows))
+
+
+def _evidence(c: Candidate, stats: CorpusStats, score: float) -> Evidence:
+    section = stats.docs[c.doc].paragraph(c.paragraph).section
+    return Evidence(c.doc, c.paragraph, c.sentence, c.sentence_text, section, c.meaning, 0.0, score)
+
+
+def _chosen(scored: Scored, stats: CorpusStats) -> list[int]:
+    """The best candidate, or for a question about several years the best of each year's sections."""
+    order = list(np.argsort(-scored.scores, kind="stable"))
+    if not order:
+        return []
+    years = scored.context.query.years
+    if len(years) < 2:
+        return [order[0]]
+    chosen = []
+    for year in years:
+        of_year = [i for i in order if stats.docs[scored.candidates[i].doc].paragraph(scored.candidates[i].paragraph).year == year]
+        if of_year and of_year[0] not in chosen:
+            chosen.append(of_year[0])
+    return chosen or [order[0]]
+
+
+def learned_selection(models: AnswerModels, stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Selection:
+    """The answer clauses of a fact question and whether they answer it, decided by the models."""
+    scored = score_candidates(models, stats, query, hits, analysis)
+    chosen = _chosen(scored, stats)
+    order = np.argsort(-scored.scores, kind="stable")
+    evidence = tuple(_evidence(scored.candidates[i], stats, float(scored.scores[i])) for i in order[:20])
+    spans = tuple((_evidence(scored.candidates[i], stats, float(scored.scores[i])), scored.candidates[i].text) for i in chosen)
+    signals = answer_signals(scored.scores, scored.rows, NAMES)
+    p_answer = float(models.answerability.predict(np.asarray([signals]))[0]) if len(scored.candidates) else 0.0
+    missing = near_miss(spans, analysis) if spans else ""
+    said = "".join(s for _, s in spans)
+    unit = (unit_type_problem(scored.context.unit_probs, said, models.unit_check) or fromto_problem(analysis.kind, said)) if spans else ""
+    paragraphs = [stats.docs[e.doc].paragraph(e.paragraph) for e, _ in spans]
+    other_places = places_not_in(stats, analysis, [f"{p.section} {p.subsection} {p.text}" for p in paragraphs]) + names_not_in(analysis, [p.text for p in paragraphs])
+    if not spans:
+        decision = "no evidence"
+    elif p_answer < models.threshold:
+        decision = f"the models find no answer (P={p_answer:.2f} < {models.threshold:.2f})"
+    elif other_places:
+        decision = f"the chosen sentences are not about {', '.join(other_places)}"
+    elif unit or missing:
+        decision = f"near miss: the documents do not give {unit or missing}"
+    else:
+        decision = ""
+    return Selection(
+        query=query, analysis=analysis, evidence=evidence, spans=spans, absent=(), near_miss=(unit or missing) if p_answer >= models.threshold else "",
+        other_places=other_places, decision=decision, confidence=p_answer,
+    )

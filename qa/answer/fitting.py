@@ -1,0 +1,233 @@
+"""Fitting the answer core's models, with leave-one-report-out cross-validation.
+
+1. Unit model: question character 1–2-grams → the unit type of its answer (logistic regression).
+   Its out-of-fold predictions feed the ranker's features, so the ranker learns how far to trust it.
+2. Ranker: candidate features → does it answer? Two families side by side: LightGBM and a
+   logistic regression; the one with the better leave-one-report-out top-1 accuracy is kept.
+3. Answerability: the best candidate's signals (out-of-fold ranker scores) → is it right? A
+   logistic regression; its threshold maximises, on out-of-fold predictions, answers right plus
+   unanswerables refused minus `WRONG_COST` per wrong answer given.
+
+Everything is seeded and single-threaded: the same data gives the same file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..evidence import followup_focus, term_weights
+from ..refusal import absent_terms
+from .features import NAMES, QuestionContext, feature_rows
+from .models import SIGNAL_NAMES, AnswerModels, BoostedModel, LinearModel, UnitModel, answer_signals, char_grams
+from .open_rank import OPEN_NAMES, open_features
+from .training import Example, OpenExample, gold_unit
+from .units import UNIT_TYPES
+
+WRONG_COST = 1.0  # a wrong answer given costs this many right ones (a refusal costs one)
+UNIT_CHECK = 0.8  # the unit model's probability above which the answer's figures must be of its type
+LGB_PARAMS = dict(
+    objective="binary", learning_rate=0.05, num_leaves=15, min_data_in_leaf=20, feature_fraction=0.8, bagging_fraction=0.8,
+    bagging_freq=1, lambda_l2=1.0, num_threads=1, deterministic=True, force_row_wise=True, seed=7, verbose=-1,
+)
+LGB_ROUNDS = 300
+
+
+def fit_units(texts: list[str], labels: list[str]) -> UnitModel:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = CountVectorizer(analyzer=char_grams, binary=True, min_df=2)
+    x = vec.fit_transform(texts)
+    clf = LogisticRegression(C=2.0, max_iter=2000)
+    clf.fit(x, labels)
+    classes = tuple(str(c) for c in clf.classes_)
+    coef, intercept = clf.coef_, clf.intercept_
+    if len(classes) == 2:  # binary: sklearn keeps one row
+        coef, intercept = np.vstack([-coef[0], coef[0]]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+    return UnitModel({k: int(v) for k, v in sorted(vec.vocabulary_.items())}, classes, coef, intercept)
+
+
+def unit_probs_oof(examples: list[Example]) -> list[dict[str, float]]:
+    """Each example's unit probabilities from a model that never saw its report."""
+    out: list[dict[str, float]] = [{} for _ in examples]
+    groups = sorted({e.group for e in examples})
+    for g in groups:
+        train = [e for e in examples if e.group != g and e.unit]
+        model = fit_units([e.analysis.search_text or e.item.question for e in train], [e.unit for e in train])
+        for i, e in enumerate(examples):
+            if e.group == g:
+                out[i] = model.probs(e.analysis.search_text or e.item.question)
+    return out
+
+
+@dataclass
+class Table:
+    """Feature rows of every candidate, with labels and the question each belongs to."""
+
+    x: np.ndarray
+    y: np.ndarray
+    question: np.ndarray  # example index of each row
+    groups: list[str]  # report of each example
+
+
+def build_table(examples: list[Example], unit_probs: list[dict[str, float]]) -> Table:
+    xs, ys, qs = [], [], []
+    for i, (e, probs) in enumerate(zip(examples, unit_probs)):
+        terms = followup_focus(term_weights(e.stats, e.query.terms), e.analysis)
+        ctx = QuestionContext(e.analysis, e.query, terms, probs, len(absent_terms(e.stats, e.query, e.analysis)), tuple(e.hits))
+        rows = feature_rows(ctx, e.candidates, e.stats)
+        xs += rows
+        ys += e.labels
+        qs += [i] * len(rows)
+    return Table(np.asarray(xs, dtype=np.float64).reshape(len(xs), len(NAMES)), np.asarray(ys), np.asarray(qs), [e.group for e in examples])
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, c: float = 1.0, balanced: bool = False) -> LinearModel:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced" if balanced else None)
+    clf.fit((x - mean) / scale, y)
+    return LinearModel(mean, scale, clf.coef_[0], float(clf.intercept_[0]))
+
+
+def fit_boosted(x: np.ndarray, y: np.ndarray, names: tuple[str, ...] = NAMES, rounds: int = LGB_ROUNDS) -> BoostedModel:
+    import lightgbm
+
+    booster = lightgbm.train(LGB_PARAMS, lightgbm.Dataset(x, y, feature_name=list(names), free_raw_data=False), num_boost_round=rounds)
+    return BoostedModel(booster.model_to_string())
+
+
+def top1(table: Table, scores: np.ndarray, examples: list[Example]) -> tuple[float, list[bool]]:
+    """Share of answerable examples whose best-scored candidate is labelled right, and per example."""
+    right = []
+    for i, e in enumerate(examples):
+        rows = np.flatnonzero(table.question == i)
+        right.append(bool(len(rows)) and bool(table.y[rows[np.argmax(scores[rows])]]))
+    answerable = [r for r, e in zip(right, examples) if e.item.answerable]
+    return (sum(answerable) / len(answerable) if answerable else 0.0), right
+
+
+def oof_scores(table: Table, family: str) -> np.ndarray:
+    """Ranker scores of every row from a model fitted without its report."""
+    out = np.zeros(len(table.y))
+    row_groups = np.asarray(table.groups)[table.question]
+    for g in sorted(set(table.groups)):
+        test = row_groups == g
+        model = fit_boosted(table.x[~test], table.y[~test]) if family == "lightgbm" else fit_linear(table.x[~test], table.y[~test])
+        out[test] = model.predict(table.x[test])
+    return out
+
+
+def signals(table: Table, scores: np.ndarray, n: int) -> np.ndarray:
+    return np.asarray([answer_signals(scores[table.question == i], table.x[table.question == i], NAMES) for i in range(n)])
+
+
+def choose_threshold(p: np.ndarray, right: list[bool], answerable: list[bool]) -> tuple[float, float, dict]:
+    """The threshold with the best utility on out-of-fold probabilities, and its margin (the
+    distance to the nearest probability on either side)."""
+    best = (-1e9, 0.5)
+    for t in np.unique(np.round(p, 4)):
+        answered = p >= t
+        utility = sum((a and r) for a, r in zip(answered, right)) + sum((not a) and (not ok) for a, ok in zip(answered, answerable)) - WRONG_COST * sum(a and not r for a, r in zip(answered, right))
+        if utility > best[0]:
+            best = (utility, float(t))
+    t = best[1]
+    below = p[p < t]
+    margin = float(t - below.max()) if len(below) else 0.0
+    answered = p >= t
+    stats = {
+        "answerable_right": float(np.mean([a and r for a, r, ok in zip(answered, right, answerable) if ok])),
+        "unanswerable_refused": float(np.mean([not a for a, ok in zip(answered, answerable) if not ok])) if not all(answerable) else 1.0,
+        "answerable_refused": float(np.mean([not a for a, ok in zip(answered, answerable) if ok])),
+        "wrong_answers": int(sum(a and not r for a, r in zip(answered, right))),
+    }
+    return t, margin, stats
+
+
+def oof_answerability(sig: np.ndarray, correct: np.ndarray, groups: list[str]) -> np.ndarray:
+    out = np.zeros(len(correct))
+    g = np.asarray(groups)
+    for name in sorted(set(groups)):
+        test = g == name
+        out[test] = fit_linear(sig[~test], correct[~test], c=0.5).predict(sig[test])
+    return out
+
+
+def _open_table(examples: list[OpenExample]) -> Table:
+    xs, ys, qs = [], [], []
+    for i, e in enumerate(examples):
+        terms = term_weights(e.stats, e.query.terms)
+        rows = open_features(e.stats, e.query, e.hits, e.analysis, terms)
+        xs.append(rows)
+        ys += e.labels
+        qs += [i] * len(rows)
+    x = np.vstack(xs) if xs else np.zeros((0, len(OPEN_NAMES)))
+    return Table(x, np.asarray(ys), np.asarray(qs), [e.group for e in examples])
+
+
+def fit_open(examples: list[OpenExample], log=print) -> tuple[object, float, dict]:
+    """The open ranker (the better family by leave-one-report-out top-1) and its refusal threshold."""
+    table = _open_table(examples)
+    log(f"open questions: {len(examples)}, {len(table.y)} paragraphs, {int(table.y.sum())} gold")
+    row_groups = np.asarray(table.groups)[table.question]
+    results = {}
+    for family in ("lightgbm", "linear"):
+        scores = np.zeros(len(table.y))
+        for g in sorted(set(table.groups)):
+            test = row_groups == g
+            model = fit_boosted(table.x[~test], table.y[~test], OPEN_NAMES, 150) if family == "lightgbm" else fit_linear(table.x[~test], table.y[~test])
+            scores[test] = model.predict(table.x[test])
+        acc, right = top1(table, scores, examples)
+        results[family] = (acc, scores, right)
+        log(f"open ranker {family}: leave-one-report-out top-1 (a gold paragraph first) {acc:.3f}")
+    family = max(results, key=lambda f: results[f][0])
+    _, scores, right = results[family]
+    best = np.asarray([scores[table.question == i].max() if (table.question == i).any() else 0.0 for i in range(len(examples))])
+    threshold, margin, cv = choose_threshold(best, right, [e.item.answerable for e in examples])
+    log(f"kept {family}; open threshold {threshold:.4f} (margin {margin:.4f}); cross-validated: {cv}")
+    model = fit_boosted(table.x, table.y, OPEN_NAMES, 150) if family == "lightgbm" else fit_linear(table.x, table.y)
+    meta = {"open_family": family, "open_families": {f: round(r[0], 4) for f, r in results.items()}, "open_cv": cv, "open_margin": round(margin, 4), "open_questions": len(examples)}
+    return model, threshold, meta
+
+
+def fit_all(examples: list[Example], data_sha256: str, log=print, open_examples: list[OpenExample] = ()) -> AnswerModels:
+    """Fit every model, report leave-one-report-out figures, and return the final models."""
+    for e in examples:
+        e.unit = gold_unit(e.item, e.stats)  # read again from the source: the rule may be newer than the cached examples
+    units_oof = unit_probs_oof(examples)
+    unit_acc = np.mean([max(p, key=p.get) == e.unit for p, e in zip(units_oof, examples) if e.unit and p])
+    log(f"unit model, leave-one-report-out accuracy: {unit_acc:.3f} ({sum(bool(e.unit) for e in examples)} questions)")
+    table = build_table(examples, units_oof)
+    log(f"candidates: {len(table.y)} rows, {int(table.y.sum())} positive, {len(examples)} questions")
+    answerable = [e.item.answerable for e in examples]
+    results = {}
+    for family in ("lightgbm", "linear"):
+        scores = oof_scores(table, family)
+        acc, right = top1(table, scores, examples)
+        results[family] = (acc, scores, right)
+        log(f"ranker {family}: leave-one-report-out top-1 on answerable questions {acc:.3f}")
+    family = max(results, key=lambda f: results[f][0])
+    _, scores, right = results[family]
+    sig = signals(table, scores, len(examples))
+    p = oof_answerability(sig, np.asarray(right, dtype=int), [e.group for e in examples])
+    threshold, margin, cv = choose_threshold(p, right, answerable)
+    log(f"kept {family}; answerability threshold {threshold:.4f} (margin {margin:.4f}); cross-validated: {cv}")
+    ranker = fit_boosted(table.x, table.y) if family == "lightgbm" else fit_linear(table.x, table.y)
+    full_sig = signals(table, ranker.predict(table.x), len(examples))
+    _, full_right = top1(table, ranker.predict(table.x), examples)
+    answer_model = fit_linear(sig, np.asarray(right, dtype=int), c=0.5)  # fitted on out-of-fold signals: as scores will be on new reports
+    del full_sig, full_right
+    units = fit_units([e.analysis.search_text or e.item.question for e in examples if e.unit], [e.unit for e in examples if e.unit])
+    meta = {
+        "ranker_family": family, "families": {f: round(r[0], 4) for f, r in results.items()}, "unit_cv_accuracy": round(float(unit_acc), 4),
+        "threshold_margin": round(margin, 4), "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in cv.items()},
+        "questions": len(examples), "candidates": int(len(table.y)), "reports": sorted(set(e.group for e in examples)), "signals": list(SIGNAL_NAMES),
+        "unit_types": list(UNIT_TYPES),
+    }
+    open_model, open_threshold, open_meta = fit_open(list(open_examples), log)
+    meta.update(open_meta)
+    return AnswerModels(tuple(NAMES), units, ranker, answer_model, threshold, UNIT_CHECK, tuple(OPEN_NAMES), open_model, open_threshold, data_sha256, meta)
