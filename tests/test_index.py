@@ -11,6 +11,7 @@ import pytest
 from conftest import SEED_ID, SEED_NAME, FakeEmbedder
 from qa.chunking import chunk_documents
 from qa.corpus import load_corpus
+from qa.text import tokenize
 from qa.index import (
     FILES,
     FORMAT_VERSION,
@@ -44,7 +45,7 @@ def test_build_then_load(fake_index):
     assert index.vectors_index.d == embedder.dim
     assert index.embedder_id == "fake/bigram"
     assert index.paragraph_keys == [(SEED_ID, n) for n in range(1, 66)]
-    assert len(index.paragraph_tokens) == 65 and all(index.paragraph_tokens)
+    assert index.bm25.n == 65 and all(t in index.bm25.idf for t in tokenize("地区生产总值"))
     assert index.docs[SEED_ID].title == "2024年湖州市政府工作报告"
     # the stored vectors are the embedder's
     stored = index.vectors_index.reconstruct_n(0, index.vectors_index.ntotal)
@@ -56,9 +57,14 @@ def test_manifest_fields(fake_index):
     seeds, index_dir, docs, embedder = fake_index
     manifest = json.loads((current_build(index_dir) / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["embedder"] == {"id": "fake/bigram", "dim": 64}
+    assert manifest["embedder"] == {
+        "id": "fake/bigram",
+        "dim": 64,
+        "engines": {"passages": ["fake/bigram"], "query": "fake/bigram", "agreement": None},
+    }
+    assert manifest["bm25"]["library"].startswith("bm25s ") and manifest["bm25"]["k1"] == 1.5
     assert manifest["documents"] == {SEED_ID: docs[0].sha256}
-    assert set(manifest["files"]) == set(FILES)
+    assert set(manifest["files"]) == set(FILES) | {f"bm25/{n}" for n in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "params.index.json", "vocab.index.json")}
     assert all(len(sha) == 64 for sha in manifest["files"].values())
     assert manifest["chunks"] == len(chunk_documents(docs))
     assert manifest["paragraphs"] == 65
@@ -121,7 +127,7 @@ def test_other_format_version_is_refused(fake_index):
         load_index(index_dir, docs, embedder.id)
 
 
-@pytest.mark.parametrize("name", ["dense.faiss", "chunks.jsonl", "bm25.json"])
+@pytest.mark.parametrize("name", ["dense.faiss", "chunks.jsonl", "paragraphs.json", "bm25/data.csc.index.npy", "bm25/vocab.index.json"])
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
 def test_damaged_files_are_detected(fake_index, name, damage):
     seeds, index_dir, docs, embedder = fake_index
