@@ -4,7 +4,8 @@
     .venv/bin/python scripts/eval_reports.py --generator local ../shared/eval/fit/*.jsonl
 
 Items are grouped by their `doc`; each report gets its own index (built once, cached under
-`.cache/report-index/<doc>-<hash>`), and the engine answers its questions over that report alone.
+`.cache/report-index/<doc>-<hash>`; a cached index that no longer loads, of an older format or
+another embedder, is rebuilt), and the engine answers its questions over that report alone.
 Prints the totals, then one table per kind, per variant and per report; `--report FILE` writes
 the per-question rows (JSONL). Cross-report files (items without `doc`) are skipped here: they
 load all reports (`qa eval` with the whole corpus).
@@ -25,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.builder import build_embedder, build_generator  # noqa: E402
-from qa.corpus import load_corpus  # noqa: E402
+from qa.corpus import CorpusError, load_corpus  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.evaluation import breakdown, evaluate_answers, summarize  # noqa: E402
 from qa.evalsets import load_eval  # noqa: E402
-from qa.index import build_index, load_index  # noqa: E402
+from qa.index import IndexUnusable, build_index, load_index  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 
@@ -42,13 +43,18 @@ def report_engine(doc: str, settings, embedder, generator, cache: Path) -> Engin
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     folder = cache / f"{doc}-{digest}"
     seeds, index = folder / "seeds", folder / "index"
-    if not (index / "manifest.json").exists():
+    try:  # a cached index of another format or embedder, or a damaged one, is rebuilt
+        loaded = load_index(index, load_corpus(seeds), embedder.id)
+    except (IndexUnusable, CorpusError, OSError) as exc:
+        if (folder / "index").exists():
+            print(f"{doc}: rebuilding the cached index ({exc})", file=sys.stderr)
         shutil.rmtree(folder, ignore_errors=True)
         seeds.mkdir(parents=True)
         shutil.copy(source, seeds)
-        build_index(load_corpus(seeds), embedder, index, progress=False)
+        build_index(load_corpus(seeds), embedder, index, progress=False, approximate_from=settings.approximate_min_sentences)
+        loaded = load_index(index, load_corpus(seeds), embedder.id)
     docs = load_corpus(seeds)
-    retriever = Retriever(load_index(index, docs, embedder.id), embedder, rrf_k=settings.rrf_k)
+    retriever = Retriever(loaded, embedder, rrf_k=settings.rrf_k)
     return Engine(retriever, generator, settings.replace(seeds_dir=seeds, index_dir=index))
 
 

@@ -296,3 +296,44 @@ def test_old_builds_are_removed(fake_index):
 def test_no_sentences_is_an_error(tmp_path, fake_embedder):
     with pytest.raises(IndexUnusable, match="no sentences"):
         build_index([], fake_embedder, tmp_path / "index", progress=False)
+
+
+class TwoEngineEmbedder(FakeEmbedder):
+    """Passages in big batches on a 'bulk' engine whose vectors differ slightly from the query engine's."""
+
+    query_engine = "fake-c 1.0"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_passage_engine = None
+
+    def encode(self, texts, role):
+        vectors = super().encode(texts, role)
+        if role == "passage" and len(texts) >= 50:
+            self.last_passage_engine = "fake-bulk 2.0"
+            vectors = vectors + 1e-3
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.last_passage_engine = self.query_engine if role == "passage" else self.last_passage_engine
+        return vectors
+
+    def encode_with_query_engine(self, texts):
+        return FakeEmbedder.encode(self, texts, "passage")
+
+
+def test_the_manifest_records_the_engines_and_their_measured_agreement(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / f"{SEED_ID}.txt").write_text((Path(__file__).parent.parent / "seeds" / f"{SEED_ID}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    docs = load_corpus(seeds)
+    build = build_index(docs, TwoEngineEmbedder(), tmp_path / "index", progress=False)
+    engines = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["embedder"]["engines"]
+    assert engines["passages"] == ["fake-bulk 2.0"] and engines["query"] == "fake-c 1.0"
+    measured = engines["agreement"]["fake-bulk 2.0"]
+    assert measured["against"] == "fake-c 1.0" and measured["sentences"] == 32
+    assert 0.99 < measured["min_cosine"] <= measured["mean_cosine"] < 1.0
+    # a document added later, in a small batch on the query engine: both engines, the measure kept
+    (seeds / "other.txt").write_text(OTHER_DOC, encoding="utf-8")
+    build = build_index(load_corpus(seeds), TwoEngineEmbedder(), tmp_path / "index", progress=False)
+    engines = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["embedder"]["engines"]
+    assert engines["passages"] == ["fake-bulk 2.0", "fake-c 1.0"]
+    assert engines["agreement"]["fake-bulk 2.0"] == measured
