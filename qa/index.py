@@ -45,7 +45,7 @@ import numpy as np
 from .bm25 import BM25, FOLDER as BM25_FOLDER
 from .chunking import Chunk, chunk_documents
 from .corpus import Document, corpus_fingerprint, sha256_bytes
-from .embedders import Embedder
+from .embedders import Embedder, engine_of, record_engines
 from .files import atomic_path, write_atomic
 from .text import tokenize
 
@@ -60,7 +60,6 @@ APPROXIMATE_CANDIDATES = 256  # nearest sentences an approximate search returns
 IVF_LISTS_PER_SQRT = 4  # nlist = 4·√n
 IVF_PROBE_SHARE = 32  # nprobe = nlist / 32 (at least 8)
 IVF_TRAIN_PER_LIST = 40  # k-means sample: 40 vectors a list
-AGREEMENT_SAMPLE = 32  # sentences re-embedded on the query engine when a build mixes engines
 
 
 class IndexUnusable(Exception):
@@ -102,11 +101,6 @@ def current_build(index_dir: Path) -> Path | None:
         return None
     name = pointer.read_text(encoding="utf-8").strip()
     return Path(index_dir) / name if name else None
-
-
-def engine_of(embedder: Embedder, role: str = "passage") -> str:
-    """The engine that computed the embedder's last vectors of `role` (its id where it runs one engine)."""
-    return getattr(embedder, f"last_{role}_engine", None) or embedder.id
 
 
 def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], dict]:
@@ -157,35 +151,6 @@ def _embed_chunks(
     return vectors, len(todo), by_engine
 
 
-def engine_agreement(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray, by_engine: dict[str, list[int]]) -> dict | None:
-    """engine → cosine of its stored vectors to the query engine's passage vectors of the same
-    sentences, on a fixed sample, for each passage engine that is not the query engine (None where
-    every vector is the query engine's, or the embedder runs one engine)."""
-    query_engine = getattr(embedder, "query_engine", None)
-    others = {e: ids for e, ids in by_engine.items() if ids and e != query_engine}
-    if query_engine is None or not others:
-        return None
-    measured = {}
-    for engine, ids in sorted(others.items()):
-        sample = sorted(np.random.default_rng(0).choice(ids, min(AGREEMENT_SAMPLE, len(ids)), replace=False).tolist())
-        again = embedder.encode_with_query_engine([chunks[i].embed_text for i in sample])
-        cos = np.sum(again * vectors[sample], axis=1)
-        measured[engine] = {"against": query_engine, "sentences": len(sample), "min_cosine": round(float(cos.min()), 5), "mean_cosine": round(float(cos.mean()), 5)}
-    return measured
-
-
-def _engines(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray, by_engine: dict[str, list[int]], before: dict) -> dict:
-    """The manifest's record of engines: those of the vectors embedded now and of those reused
-    (`before`: the earlier build's record), the query engine, and their measured agreement."""
-    query = getattr(embedder, "query_engine", None) or embedder.id
-    passages = sorted(set(by_engine) | set(before.get("passages", ())))
-    agreement = engine_agreement(embedder, chunks, vectors, by_engine) or {}
-    for engine, measured in ((before.get("agreement") or {})).items():
-        if engine in passages and engine not in agreement:
-            agreement[engine] = measured  # reused vectors: measured when they were embedded
-    return {"passages": passages, "query": query, "agreement": agreement or None}
-
-
 def build_index(
     docs: list[Document],
     embedder: Embedder,
@@ -208,7 +173,7 @@ def build_index(
         raise IndexUnusable("the documents hold no sentences to index")
     reused, before = _reusable_vectors(index_dir, embedder) if reuse else ({}, {})
     vectors, embedded, by_engine = _embed_chunks(chunks, embedder, reused, progress)
-    engines = _engines(embedder, chunks, vectors, by_engine, before if embedded < len(chunks) else {})
+    engines = record_engines(embedder, [c.embed_text for c in chunks], vectors, by_engine, before if embedded < len(chunks) else {})
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     final = index_dir / name
     try:
