@@ -19,6 +19,7 @@ Left out: BM25L/BM25+ variants, stemming and stop words (jieba's tokens are used
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -81,6 +82,7 @@ class BM25:
         elif docs:
             import bm25s
 
+            logging.getLogger("bm25s").setLevel(max(logging.INFO, logging.getLogger("bm25s").getEffectiveLevel()))  # not a debug line per build
             self._index = bm25s.BM25(k1=k1, b=b, method="lucene")
             self._index.index([list(d) for d in docs], show_progress=False)
         else:
