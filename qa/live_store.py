@@ -75,7 +75,7 @@ class LiveStore:
         engine = self.service.engine
         settings = engine.settings
         with self._writing(settings.seeds_dir):
-            result = add_documents(uploads, settings.seeds_dir, settings.index_dir, engine.retriever.embedder, replace=replace)
+            result = add_documents(uploads, settings.seeds_dir, settings.index_dir, engine.retriever.embedder, replace=replace, approximate_from=settings.approximate_min_sentences)
             if result.added:
                 self._reload()
         return result
@@ -92,7 +92,7 @@ class LiveStore:
         with self._writing(settings.seeds_dir):
             if not set(self.service.engine.retriever.index.docs) - set(doc_ids):
                 raise IngestError("that would remove every document; add another one first", "last_document")
-            remove_documents(list(doc_ids), settings.seeds_dir, settings.index_dir, engine.retriever.embedder)
+            remove_documents(list(doc_ids), settings.seeds_dir, settings.index_dir, engine.retriever.embedder, approximate_from=settings.approximate_min_sentences)
             self._reload()
         return RemoveResult(tuple(doc_ids), time.perf_counter() - started)
 

@@ -2,25 +2,32 @@
 
 1. The question's relative years (去年/今年) are made absolute using the years the report's sections
    are about, and everyday terms get the report's spelling (GDP → 地区生产总值).
-2. Dense: the question is embedded and every sentence chunk scored by inner product (exact FAISS);
-   a paragraph scores by its best sentence, plus a little for its second best.
-3. BM25 over jieba tokens of each paragraph with its section headings.
-4. Reciprocal rank fusion of the two rankings. If the question names years, paragraphs of a section
-   about another year are moved down; a question naming several years keeps all of them.
+2. Dense: the question is embedded and every sentence chunk scored by inner product (exact FAISS;
+   an IVF index gives its nearest candidates); a question scoped to some documents scores exactly
+   their sentences, on any index type. A paragraph scores by its best sentence, plus a little for
+   its second best.
+3. BM25 over jieba tokens of each paragraph with its section headings (`qa.bm25`, an inverted index).
+4. Reciprocal rank fusion of the two rankings, over the paragraphs in scope. If the question names
+   years, paragraphs of a section about another year are moved down; a question naming several
+   years keeps all of them. Up to `EXACT_FUSION_ROWS` paragraphs in scope every paragraph is ranked
+   in both lists (as a full sort would); beyond, the `FUSION_CANDIDATES` best of each list are, and
+   the others count as ranked just after them, so a search does not sort every paragraph.
 
 Left out: cross-encoder re-ranking (no Chinese one ships offline); learned fusion weights.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Collection
 
 import numpy as np
 
+from .bm25 import BM25, BM25_B, BM25_K1, IdfTable  # noqa: F401 - BM25 and its constants are part of this module's interface
 from .embedders import Embedder
 from .index import SearchIndex
 from .text import content_terms, expand_synonyms, resolve_years, tokenize
@@ -29,8 +36,11 @@ DENSE_SECOND_WEIGHT = 0.2
 DENSE_WEIGHT = 1.0
 BM25_WEIGHT = 1.0
 OTHER_YEAR_FACTOR = 0.35
-BM25_K1 = 1.5
-BM25_B = 0.75
+EXACT_FUSION_ROWS = 50_000  # paragraphs in scope up to which every paragraph is ranked in both lists
+FUSION_CANDIDATES = 2_000  # beyond: the best of each list are ranked, the rest count as ranked just after them
+SCOPED_STATS_CACHE = 32  # word statistics of the most recent scopes kept
+
+log = logging.getLogger(__name__)
 
 
 def plan_year(doc) -> int | None:
@@ -74,7 +84,7 @@ class Hit:
 class CorpusStats:
     """What the answer stages need to know about the loaded documents, without the index's internals."""
 
-    idf: dict[str, float]  # BM25 idf of each paragraph token
+    idf: IdfTable  # BM25 idf of each paragraph token (a read-only mapping)
     text: str  # every paragraph, lower-cased, one a line
     docs: dict  # document id → Document
 
@@ -89,30 +99,6 @@ class Query:
     terms: tuple[str, ...]
 
 
-class BM25:
-    """Okapi BM25 over pre-tokenised paragraphs."""
-
-    def __init__(self, docs: list[list[str]], k1: float = BM25_K1, b: float = BM25_B) -> None:
-        self.k1, self.b = k1, b
-        self.tf = [Counter(d) for d in docs]
-        self.len = np.array([len(d) for d in docs], dtype=np.float32)
-        self.avg = float(self.len.mean()) if len(docs) else 0.0
-        df = Counter(t for d in docs for t in set(d))
-        n = len(docs)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-
-    def scores(self, query: list[str]) -> np.ndarray:
-        out = np.zeros(len(self.tf), dtype=np.float32)
-        norm = self.k1 * (1 - self.b + self.b * self.len / max(self.avg, 1e-9))
-        for term in set(query):
-            idf = self.idf.get(term)
-            if idf is None:
-                continue
-            tf = np.array([c.get(term, 0) for c in self.tf], dtype=np.float32)
-            out += idf * tf * (self.k1 + 1) / (tf + norm)
-        return out
-
-
 class Retriever:
     """Searches one loaded index; cheap to call, holds no per-request state."""
 
@@ -122,32 +108,57 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.rrf_k = rrf_k
-        self.bm25 = BM25(index.paragraph_tokens)
-        self.row_of = {key: i for i, key in enumerate(index.paragraph_keys)}
+        self.bm25 = index.bm25
+        recorded = (index.manifest.get("embedder", {}).get("engines") or {}).get("query")
+        engine = getattr(embedder, "query_engine", None)
+        if recorded and engine and recorded != engine:
+            log.warning("the index's queries were meant for %s; this embedder runs %s (run `qa index --rebuild` if answers change)", recorded, engine)
+        keys = index.paragraph_keys
+        self.row_of = {key: i for i, key in enumerate(keys)}
         self.chunk_rows = np.array([self.row_of[(c.doc, c.paragraph)] for c in index.chunks], dtype=np.int64)
-        years = [index.docs[d].paragraph(n).year for d, n in index.paragraph_keys]
+        if len(self.chunk_rows) and np.any(np.diff(self.chunk_rows) < 0):
+            raise ValueError(f"index in {index.path} lists sentences out of paragraph order; run `qa index --rebuild`")
+        # sentences of paragraph row r: chunk ids row_chunks[r]..row_chunks[r + 1]
+        self.row_chunks = np.searchsorted(self.chunk_rows, np.arange(len(keys) + 1))
+        self.doc_rows: dict[str, tuple[int, int]] = {}
+        for i, (doc, _) in enumerate(keys):
+            first, _ = self.doc_rows.get(doc, (i, i))
+            self.doc_rows[doc] = (first, i + 1)
+        years = [index.docs[d].paragraph(n).year for d, n in keys]
         self.paragraph_years = np.array([-1 if y is None else y for y in years], dtype=np.int64)
         self.current_year = {doc_id: plan_year(d) for doc_id, d in index.docs.items()}
         known = Counter(y for y in self.current_year.values() if y is not None)
         # several documents: the year most of them plan for (a far-off 2030 section of one is no "今年")
         self._default_year = max(known, key=lambda y: (known[y], y)) if known else None
-        self.corpus_text = "\n".join(p.text for d in index.docs.values() for p in d.paragraphs).lower()
-        self.stats = CorpusStats(self.bm25.idf, self.corpus_text, index.docs)
-        self._scoped_stats: dict[tuple[str, ...], CorpusStats] = {}
+        self._scoped_stats: OrderedDict[tuple[str, ...], CorpusStats] = OrderedDict()
+
+    @cached_property
+    def corpus_text(self) -> str:
+        """Every paragraph, lower-cased, one a line (built on first use, not at load)."""
+        return "\n".join(p.text for d in self.index.docs.values() for p in d.paragraphs).lower()
+
+    @cached_property
+    def stats(self) -> CorpusStats:
+        return CorpusStats(self.bm25.idf, self.corpus_text, self.index.docs)
 
     def stats_for(self, docs: Collection[str] | None) -> CorpusStats:
         """The statistics of the documents a question is scoped to (all when None): how rare a word
-        is, and whether it occurs at all, are judged within them, not across every report loaded."""
+        is, and whether it occurs at all, are judged within them, not across every report loaded.
+        The last `SCOPED_STATS_CACHE` scopes are kept."""
         key = tuple(sorted(docs or ()))
         if not key or len(key) == len(self.index.docs):
             return self.stats
-        if key not in self._scoped_stats:
-            wanted = set(key)
-            rows = [i for i, (doc, _) in enumerate(self.index.paragraph_keys) if doc in wanted]
-            idf = BM25([self.index.paragraph_tokens[i] for i in rows]).idf
-            text = "\n".join(p.text for d in key for p in self.index.docs[d].paragraphs).lower()
-            self._scoped_stats[key] = CorpusStats(idf, text, {d: self.index.docs[d] for d in key})
-        return self._scoped_stats[key]
+        if key in self._scoped_stats:
+            self._scoped_stats.move_to_end(key)
+            return self._scoped_stats[key]
+        rows = np.zeros(len(self.index.paragraph_keys), dtype=bool)
+        rows[self.scope_rows(key)] = True
+        text = "\n".join(p.text for d in key for p in self.index.docs[d].paragraphs).lower()
+        stats = CorpusStats(self.bm25.idf_within(rows), text, {d: self.index.docs[d] for d in key})
+        self._scoped_stats[key] = stats
+        while len(self._scoped_stats) > SCOPED_STATS_CACHE:
+            self._scoped_stats.popitem(last=False)
+        return stats
 
     def warm_up(self) -> None:
         """Load jieba's dictionary and run the embedder once, so the first request is not slow."""
@@ -160,14 +171,40 @@ class Retriever:
         text = expand_synonyms(text)
         return Query(original=question, text=text, years=tuple(years), terms=tuple(content_terms(text)))
 
-    def dense_scores(self, query: Query) -> np.ndarray:
-        """Similarity of the question to every sentence chunk (exact search, all chunks)."""
+    def scope_rows(self, docs: Collection[str] | None) -> np.ndarray | None:
+        """Paragraph rows of `docs`, ascending (None: every document)."""
+        if not docs:
+            return None
+        spans = sorted(self.doc_rows[d] for d in set(docs) if d in self.doc_rows)
+        return np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.zeros(0, dtype=np.int64)
+
+    def scope_mask(self, docs: Collection[str] | None) -> np.ndarray | None:
+        """Paragraph rows that belong to `docs` (None: every document)."""
+        rows = self.scope_rows(docs)
+        if rows is None:
+            return None
+        mask = np.zeros(len(self.index.paragraph_keys), dtype=bool)
+        mask[rows] = True
+        return mask
+
+    def dense_hits(self, query: Query, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, similarities) of the question to the sentences searched: every sentence of
+        an exact index, an IVF index's nearest, or every sentence of the paragraph `rows`."""
         vector = self.embedder.encode([query.text], role="query")
-        n = self.index.vectors_index.ntotal
-        scores, ids = self.index.vectors_index.search(vector, n)
-        out = np.full(n, -1.0, dtype=np.float32)
+        dense = self.index.vectors_index
+        if rows is None:
+            scores, ids = dense.search(vector, dense.ntotal)
+        else:
+            ids = np.concatenate([np.arange(self.row_chunks[a], self.row_chunks[b]) for a, b in _runs(rows)]) if len(rows) else np.zeros(0, dtype=np.int64)
+            scores, ids = dense.search_within(vector, ids)
         valid = ids[0] >= 0
-        out[ids[0][valid]] = scores[0][valid]
+        return ids[0][valid].astype(np.int64), scores[0][valid].astype(np.float32)
+
+    def dense_scores(self, query: Query) -> np.ndarray:
+        """Similarity of the question to every sentence chunk (-1 for those an IVF search leaves out)."""
+        ids, scores = self.dense_hits(query)
+        out = np.full(self.index.vectors_index.ntotal, -1.0, dtype=np.float32)
+        out[ids] = scores
         return out
 
     def search(self, question: str, k: int = 5, sentences_per_hit: int = 3) -> list[Hit]:
@@ -175,72 +212,96 @@ class Retriever:
         query = self.prepare(question)
         return self.search_query(query, k=k, sentences_per_hit=sentences_per_hit)
 
-    def scope_mask(self, docs: Collection[str] | None) -> np.ndarray | None:
-        """Paragraph rows that belong to `docs` (None: every document)."""
-        if not docs:
-            return None
-        wanted = set(docs)
-        return np.array([doc in wanted for doc, _ in self.index.paragraph_keys], dtype=bool)
-
-    def paragraph_dense(self, chunk_scores: np.ndarray) -> np.ndarray:
-        """A paragraph's dense score: its best sentence plus a little of its second best."""
-        n_par = len(self.index.paragraph_keys)
-        order = np.lexsort((-chunk_scores, self.chunk_rows))
-        rows, scores = self.chunk_rows[order], chunk_scores[order]
+    def paragraph_dense(self, chunk_ids: np.ndarray, chunk_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the paragraphs of the scored chunks: a paragraph's best sentence plus a
+        little of its second best."""
+        chunk_rows = self.chunk_rows[chunk_ids]
+        order = np.lexsort((-chunk_scores, chunk_rows))
+        rows, scores = chunk_rows[order], chunk_scores[order]
         first = np.ones(len(rows), dtype=bool)
         first[1:] = rows[1:] != rows[:-1]
-        best = np.full(n_par, -1.0, dtype=np.float32)
-        best[rows[first]] = scores[first]
+        best_rows, best = rows[first], scores[first]
         second_pos = np.flatnonzero(first) + 1
-        second_pos = second_pos[(second_pos < len(rows))]
+        second_pos = second_pos[second_pos < len(rows)]
         second_pos = second_pos[rows[second_pos] == rows[second_pos - 1]]
-        second = np.full(n_par, -1.0, dtype=np.float32)
-        second[rows[second_pos]] = scores[second_pos]
-        return best + DENSE_SECOND_WEIGHT * np.maximum(second, 0)
+        second = np.zeros(len(best_rows), dtype=np.float32)
+        second[np.searchsorted(best_rows, rows[second_pos])] = np.maximum(scores[second_pos], 0)
+        return best_rows, best + DENSE_SECOND_WEIGHT * second
 
     def search_query(self, query: Query, k: int = 5, sentences_per_hit: int = 3, docs: Collection[str] | None = None) -> list[Hit]:
         """The k best paragraphs for a prepared query, within `docs` when given."""
-        n_par = len(self.index.paragraph_keys)
-        chunk_scores = self.dense_scores(query)
-        dense = self.paragraph_dense(chunk_scores)
-        sparse = self.bm25.scores(tokenize(query.text))
-        mask = self.scope_mask(docs)
-        if mask is not None:
-            dense, sparse = np.where(mask, dense, -np.inf), np.where(mask, sparse, -np.inf)
+        scope = self.scope_rows(docs)  # None: every paragraph
+        rows = np.arange(len(self.index.paragraph_keys)) if scope is None else scope
+        chunk_ids, chunk_scores = self.dense_hits(query, scope)
+        par_rows, par_dense = self.paragraph_dense(chunk_ids, chunk_scores)
+        dense = np.full(len(rows), -1.0, dtype=np.float32)  # paragraphs no sentence of which was scored: unrelated
+        dense[np.searchsorted(rows, par_rows)] = par_dense
+        sparse = self.bm25.scores(tokenize(query.text))[rows]
 
-        fused = np.zeros(n_par, dtype=np.float64)
-        for weight, scores in ((DENSE_WEIGHT, dense), (BM25_WEIGHT, sparse)):
-            order = np.argsort(-scores, kind="stable")
-            ranks = np.empty(n_par, dtype=np.int64)
-            ranks[order] = np.arange(1, n_par + 1)
-            fused += weight / (self.rrf_k + ranks)
+        fused, cand = self._fuse(dense, sparse)
         if query.years:
-            fused *= np.where(np.isin(self.paragraph_years, list(query.years)) | (self.paragraph_years < 0), 1.0, OTHER_YEAR_FACTOR)
-        if mask is not None:
-            fused = np.where(mask, fused, -np.inf)
+            years = self.paragraph_years[rows[cand]]
+            fused *= np.where(np.isin(years, list(query.years)) | (years < 0), 1.0, OTHER_YEAR_FACTOR)
+        best = cand[np.argsort(-fused, kind="stable")[:k]]  # cand ascending: ties go to the earlier paragraph
+        top = rows[best]
+        fused_of = dict(zip(cand.tolist(), fused.tolist()))
 
-        top = np.argsort(-fused, kind="stable")[:k]
-        top = top[np.isfinite(fused[top])]
-        by_row: dict[int, list[SentenceHit]] = {}
-        for i in np.flatnonzero(np.isin(self.chunk_rows, top)).tolist():
-            chunk = self.index.chunks[i]
-            by_row.setdefault(int(self.chunk_rows[i]), []).append(SentenceHit(chunk.index, chunk.part, chunk.text, float(chunk_scores[i])))
+        scored = dict(zip(chunk_ids.tolist(), chunk_scores.tolist()))
         hits = []
-        for row in top:
+        for local, row in zip(best.tolist(), top.tolist()):
             doc_id, number = self.index.paragraph_keys[row]
             p = self.index.docs[doc_id].paragraph(number)
-            sents = sorted(by_row.get(int(row), []), key=lambda x: -x.score)[:sentences_per_hit]
+            sents = self._sentences(row, scored)
+            sents = sorted(sents, key=lambda x: -x.score)[:sentences_per_hit]
             hits.append(
                 Hit(
                     doc=doc_id,
                     paragraph=number,
-                    score=float(fused[row]),
+                    score=float(fused_of[local]),
                     text=p.text,
                     section=p.section,
                     year=p.year,
-                    dense=float(dense[row]),
-                    bm25=float(sparse[row]),
+                    dense=float(dense[local]),
+                    bm25=float(sparse[local]),
                     sentences=tuple(sents),
                 )
             )
         return hits
+
+    def _sentences(self, row: int, scored: dict[int, float]) -> list[SentenceHit]:
+        """The sentences of paragraph `row` with their similarity (-1 where the search left one out)."""
+        out = []
+        for i in range(int(self.row_chunks[row]), int(self.row_chunks[row + 1])):
+            chunk = self.index.chunks[i]
+            out.append(SentenceHit(chunk.index, chunk.part, chunk.text, float(scored.get(i, -1.0))))
+        return out
+
+    def _fuse(self, dense: np.ndarray, sparse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reciprocal rank fusion of two score lists over the same paragraphs: (fused scores, the
+        positions they belong to, ascending)."""
+        n = len(dense)
+        keep = n if n <= EXACT_FUSION_ROWS else FUSION_CANDIDATES
+        ranked = [_best(scores, keep) for scores in (dense, sparse)]
+        cand = np.unique(np.concatenate(ranked))
+        fused = np.zeros(len(cand), dtype=np.float64)
+        for weight, order in zip((DENSE_WEIGHT, BM25_WEIGHT), ranked):
+            ranks = np.full(len(cand), keep + 1, dtype=np.int64)  # not among the best: just after them
+            ranks[np.searchsorted(cand, order)] = np.arange(1, len(order) + 1)
+            fused += weight / (self.rrf_k + ranks)
+        return fused, cand
+
+
+def _best(scores: np.ndarray, keep: int) -> np.ndarray:
+    """Positions of the `keep` highest scores, best first, ties in position order (as a stable sort)."""
+    if keep >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, keep - 1)[:keep]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Ascending rows as half-open runs of consecutive rows: [3, 4, 5, 9] → [(3, 6), (9, 10)]."""
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(rows)]))
+    return [(int(rows[a]), int(rows[b - 1]) + 1) for a, b in zip(starts, ends)]

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     top_k: int = 5
     answer_core: Literal["learned", "rules"] = "learned"  # fact answers chosen by the trained models (qa/answer) or the older rules
     rrf_k: int = 60
+    approximate_min_sentences: int = 100_000  # sentences from which the index is IVF (approximate), below exact
 
     # Generation
     generator: Literal["local", "openai", "extractive"] = "local"  # "extractive": no language model

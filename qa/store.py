@@ -169,14 +169,15 @@ def list_documents(seeds_dir: Path) -> list[StoredDocument]:
     return out
 
 
-def refresh_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False) -> Path | None:
-    """Bring the index in line with the store: embed only new sentences; no index for an empty store."""
+def refresh_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False, approximate_from: int | None = None) -> Path | None:
+    """Bring the index in line with the store: embed only new sentences; no index for an empty store.
+    `approximate_from`: sentences from which the dense index is IVF (`Settings.approximate_min_sentences`)."""
     from .index import build_index, clear_index
 
     if not any(Path(seeds_dir).glob("*.txt")):
         clear_index(index_dir)
         return None
-    return build_index(load_corpus(seeds_dir), embedder, index_dir, progress=progress, reuse=True)
+    return build_index(load_corpus(seeds_dir), embedder, index_dir, progress=progress, reuse=True, approximate_from=approximate_from)
 
 
 def catalog_json(catalog: dict[str, dict]) -> str:
@@ -262,7 +263,14 @@ def _plan(
 
 
 def add_documents(
-    uploads: Sequence[Upload], seeds_dir: Path, index_dir: Path, embedder: Embedder, *, replace: bool = False, progress: bool = False
+    uploads: Sequence[Upload],
+    seeds_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    replace: bool = False,
+    progress: bool = False,
+    approximate_from: int | None = None,
 ) -> AddResult:
     """Read, store and index files, all or nothing; with `replace`, a file replaces the document of its id.
 
@@ -284,7 +292,7 @@ def add_documents(
                 write_atomic(path, "\n".join(ext.paragraphs) + "\n")
                 catalog[path.name] = entry
             write_atomic(seeds_dir / CATALOG_NAME, catalog_json(catalog))
-            build = refresh_index(seeds_dir, index_dir, embedder, progress)
+            build = refresh_index(seeds_dir, index_dir, embedder, progress, approximate_from)
     added = [
         StoredDocument(doc_id, e["title"], e["paragraphs"], e["format"], e["source_file"], e["sha256"], e["added_at"])
         for doc_id, _, e in plan
@@ -298,7 +306,9 @@ def _embedded(build: Path | None) -> int:
     return json.loads((build / "manifest.json").read_text(encoding="utf-8")).get("embedded", 0)
 
 
-def remove_documents(doc_ids: Sequence[str], seeds_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool = False) -> Path | None:
+def remove_documents(
+    doc_ids: Sequence[str], seeds_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool = False, approximate_from: int | None = None
+) -> Path | None:
     """Remove documents (text and catalog entry) and refresh the index so that their chunks are gone.
 
     Raises:
@@ -316,4 +326,4 @@ def remove_documents(doc_ids: Sequence[str], seeds_dir: Path, index_dir: Path, e
                 path.unlink()
                 catalog.pop(path.name, None)
             write_atomic(seeds_dir / CATALOG_NAME, catalog_json(catalog))
-            return refresh_index(seeds_dir, index_dir, embedder, progress)
+            return refresh_index(seeds_dir, index_dir, embedder, progress, approximate_from)

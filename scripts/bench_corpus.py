@@ -128,7 +128,8 @@ def bench_real(corpus: Path, questions: list[str], work: Path) -> dict:
         "retrieval_p50_ms": round(statistics.median(search_ms), 1),
         "retrieval_p95_ms": round(percentile(search_ms, 0.95), 1),
         "answer_extractive_p50_ms": round(statistics.median(answer_ms), 1),
-        "index_mb": round(sum(f.stat().st_size for f in build.iterdir()) / 1e6, 1),
+        "index_mb": round(sum(f.stat().st_size for f in build.rglob("*") if f.is_file()) / 1e6, 1),
+        "engines": retriever.index.manifest["embedder"]["engines"],
         "peak_rss_mb": round(rss_mb()),
         "rss_after_load_mb": round(current_rss_mb()),
         "vectors": (retriever.index.vectors_index.reconstruct_n(0, retriever.index.vectors_index.ntotal), retriever),
@@ -139,9 +140,16 @@ def bench_real(corpus: Path, questions: list[str], work: Path) -> dict:
 
 
 def synthetic_corpus(retriever, n_reports: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-    """(source chunk row of every synthetic sentence, its paragraph row, tokens of every synthetic paragraph)."""
+    """(source chunk row of every synthetic sentence, its paragraph row, tokens of every synthetic paragraph).
+
+    Synthetic report r has the paragraphs of real report r mod 30 (its numbers, years, sections),
+    each filled with the sentences and tokens of the recombined source paragraph."""
+    from qa.index import bm25_text
+    from qa.text import tokenize
+
     rng = np.random.default_rng(seed)
     index = retriever.index
+    paragraph_tokens = [tokenize(bm25_text(index.docs[d], n)) for d, n in index.paragraph_keys]
     docs = list(index.docs)
     rows_of_doc = {d: [i for i, (doc, _) in enumerate(index.paragraph_keys) if doc == d] for d in docs}
     chunks_of_row: dict[int, list[int]] = {}
@@ -155,7 +163,7 @@ def synthetic_corpus(retriever, n_reports: int, seed: int = 7) -> tuple[np.ndarr
                 other = rows_of_doc[docs[rng.integers(len(docs))]]
                 row = other[min(len(other) - 1, position * len(other) // len(base))]
             paragraph = len(tokens)
-            tokens.append([str(rng.integers(1, 10**6)) if t[:1].isdigit() else t for t in index.paragraph_tokens[row]])
+            tokens.append([str(rng.integers(1, 10**6)) if t[:1].isdigit() else t for t in paragraph_tokens[row]])
             for chunk in chunks_of_row.get(row, ()):
                 source_chunks.append(chunk)
                 chunk_paragraph.append(paragraph)
@@ -224,13 +232,13 @@ def bench_size(x: np.ndarray, chunk_paragraph: np.ndarray, tokens: list[list[str
             out[name] = {"build_s": round(seconds, 1), "ms": round(ms, 2), "recall@10": round(recall(found, exact, 10), 3),
                          "recall@200": round(recall(found, exact, CANDIDATES), 3), "mb": round(faiss.serialize_index(index).nbytes / 1e6)}
             del index
-    fake = SimpleNamespace(chunk_rows=chunk_paragraph, index=SimpleNamespace(paragraph_keys=tokens))
+    fake = SimpleNamespace(chunk_rows=chunk_paragraph)
     scores = x[:, :1].ravel().copy()
     started = time.perf_counter()
-    Retriever.paragraph_dense(fake, scores)
+    Retriever.paragraph_dense(fake, np.arange(len(scores)), scores)  # every sentence scored: an exact index
     out["paragraph_dense_ms"] = (time.perf_counter() - started) * 1000
     before = current_rss_mb()
-    bm25 = BM25(tokens)
+    bm25 = BM25(tokens)  # bm25s's inverted index
     out["bm25_mb"] = round(current_rss_mb() - before)
     times = []
     for q in query_tokens[:10]:
@@ -261,12 +269,94 @@ def bench_simulation(retriever, vectors: np.ndarray, questions: list[str], sizes
     return rows
 
 
+def synthetic_index(retriever, vectors: np.ndarray, n_reports: int, folder: Path, approximate_from: int):
+    """A synthetic corpus of `n_reports` written as a real index build (qa.index.write_build) into
+    `folder`: (documents, build folder, seconds to write it)."""
+    from dataclasses import replace
+
+    from qa.chunking import Chunk
+    from qa.index import POINTER, write_build
+
+    index = retriever.index
+    source, chunk_paragraph, tokens = synthetic_corpus(retriever, n_reports)
+    real_docs = list(index.docs.values())
+    docs, keys = [], []
+    for r in range(n_reports):
+        base = real_docs[r % len(real_docs)]
+        doc = replace(base, id=f"{base.id}-{r:04d}", sha256=f"{base.sha256[:56]}{r:08d}")
+        docs.append(doc)
+        keys += [(doc.id, p.number) for p in doc.paragraphs]
+    assert len(keys) == len(tokens), (len(keys), len(tokens))
+    chunks = []
+    for src, paragraph in zip(source.tolist(), chunk_paragraph.tolist()):
+        c = index.chunks[src]
+        doc_id, number = keys[paragraph]
+        chunks.append(Chunk(doc_id, number, c.index, c.part, c.text, c.context))
+    x = perturbed(vectors, source)
+    build = folder / "build-synthetic"
+    build.mkdir(parents=True)
+    started = time.perf_counter()
+    manifest = write_build(build, docs, chunks, x, index.embedder_id, x.shape[1], approximate_from=approximate_from, paragraph_tokens=tokens)
+    seconds = time.perf_counter() - started
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / POINTER).write_text(build.name + "\n", encoding="utf-8")
+    del x, chunks
+    return docs, build, seconds
+
+
+def bench_retrieval(retriever, vectors: np.ndarray, questions: list[str], n_reports: int, work: Path, approximate_from: int) -> dict:
+    """The whole retrieval path (qa.retrieval.Retriever over a loaded index) at `n_reports` synthetic
+    reports: write the build, load it (manifest checks, checksums, FAISS, bm25s), then per question
+    unscoped and scoped to one report: p50/p95 ms; memory after load."""
+    import gc
+
+    from qa.index import load_index
+    from qa.retrieval import Retriever
+
+    folder = work / f"synthetic-{n_reports}"
+    docs, build, write_s = synthetic_index(retriever, vectors, n_reports, folder, approximate_from)
+    gc.collect()
+    before = current_rss_mb()
+    started = time.perf_counter()
+    index = load_index(folder, docs, retriever.embedder.id)
+    load_index_s = time.perf_counter() - started
+    loaded = Retriever(index, retriever.embedder, rrf_k=retriever.rrf_k)
+    load_s = time.perf_counter() - started
+    rss = current_rss_mb()
+    queries = [loaded.prepare(q) for q in questions]
+    loaded.search_query(queries[0], k=5)
+    rng = random.Random(3)
+    unscoped, scoped = [], []
+    for q in queries:
+        t = time.perf_counter()
+        loaded.search_query(q, k=5, sentences_per_hit=1000)
+        unscoped.append((time.perf_counter() - t) * 1000)
+        doc = docs[rng.randrange(len(docs))].id
+        t = time.perf_counter()
+        loaded.search_query(q, k=5, sentences_per_hit=1000, docs=[doc])
+        scoped.append((time.perf_counter() - t) * 1000)
+    manifest = index.manifest
+    out = {
+        "reports": n_reports, "paragraphs": manifest["paragraphs"], "sentences": manifest["chunks"], "dense": manifest["dense"],
+        "write_build_s": round(write_s, 1), "load_index_s": round(load_index_s, 2), "load_with_retriever_s": round(load_s, 2),
+        "rss_loaded_mb": round(rss), "rss_index_mb": round(rss - before),
+        "index_mb": round(sum(f.stat().st_size for f in build.rglob("*") if f.is_file()) / 1e6),
+        "unscoped_p50_ms": round(statistics.median(unscoped), 1), "unscoped_p95_ms": round(percentile(unscoped, 0.95), 1),
+        "scoped_p50_ms": round(statistics.median(scoped), 1), "scoped_p95_ms": round(percentile(scoped, 0.95), 1),
+    }
+    del loaded, index
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "examples" / "provincial-2026")
     parser.add_argument("--questions", type=Path, nargs="*", default=[ROOT / "tests" / "data" / "eval" / f for f in QUESTION_FILES])
     parser.add_argument("--sizes", default="30,300,1000,3000", help="synthetic report counts (comma-separated)")
     parser.add_argument("--approximate-up-to", type=int, default=3000, help="build HNSW/IVF only up to this many reports")
+    parser.add_argument("--retrieval-at", default="3000", help="report counts at which the whole retrieval path is measured over a synthetic index on disk ('' for none)")
+    parser.add_argument("--components", action="store_true", help="also the per-component table (exact/HNSW/IVF, aggregation, BM25) at --sizes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     questions = load_questions(args.questions)
@@ -275,11 +365,18 @@ def main(argv: list[str] | None = None) -> int:
         real = bench_real(args.corpus, questions, work)
         vectors, retriever = real.pop("vectors")
         print(json.dumps({"real": real}, ensure_ascii=False), file=sys.stderr, flush=True)
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-        simulation = bench_simulation(retriever, vectors, questions, sizes, args.approximate_up_to)
+        settings = Settings()
+        retrieval = []
+        for size in [int(s) for s in args.retrieval_at.split(",") if s.strip()]:
+            retrieval.append(bench_retrieval(retriever, vectors, questions, size, work, settings.approximate_min_sentences))
+            print("  " + json.dumps(retrieval[-1], ensure_ascii=False), file=sys.stderr, flush=True)
+        simulation = []
+        if args.components:
+            sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+            simulation = bench_simulation(retriever, vectors, questions, sizes, args.approximate_up_to)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {"real": real, "simulation": simulation, "peak_rss_mb": round(rss_mb())}
+    result = {"real": real, "retrieval": retrieval, "simulation": simulation, "peak_rss_mb": round(rss_mb())}
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
     return 0
 

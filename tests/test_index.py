@@ -11,6 +11,7 @@ import pytest
 from conftest import SEED_ID, SEED_NAME, FakeEmbedder
 from qa.chunking import chunk_documents
 from qa.corpus import load_corpus
+from qa.text import tokenize
 from qa.index import (
     FILES,
     FORMAT_VERSION,
@@ -44,7 +45,7 @@ def test_build_then_load(fake_index):
     assert index.vectors_index.d == embedder.dim
     assert index.embedder_id == "fake/bigram"
     assert index.paragraph_keys == [(SEED_ID, n) for n in range(1, 66)]
-    assert len(index.paragraph_tokens) == 65 and all(index.paragraph_tokens)
+    assert index.bm25.n == 65 and all(t in index.bm25.idf for t in tokenize("地区生产总值"))
     assert index.docs[SEED_ID].title == "2024年湖州市政府工作报告"
     # the stored vectors are the embedder's
     stored = index.vectors_index.reconstruct_n(0, index.vectors_index.ntotal)
@@ -56,9 +57,14 @@ def test_manifest_fields(fake_index):
     seeds, index_dir, docs, embedder = fake_index
     manifest = json.loads((current_build(index_dir) / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["embedder"] == {"id": "fake/bigram", "dim": 64}
+    assert manifest["embedder"] == {
+        "id": "fake/bigram",
+        "dim": 64,
+        "engines": {"passages": ["fake/bigram"], "query": "fake/bigram", "agreement": None},
+    }
+    assert manifest["bm25"]["library"].startswith("bm25s ") and manifest["bm25"]["k1"] == 1.5
     assert manifest["documents"] == {SEED_ID: docs[0].sha256}
-    assert set(manifest["files"]) == set(FILES)
+    assert set(manifest["files"]) == set(FILES) | {f"bm25/{n}" for n in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "params.index.json", "vocab.index.json")}
     assert all(len(sha) == 64 for sha in manifest["files"].values())
     assert manifest["chunks"] == len(chunk_documents(docs))
     assert manifest["paragraphs"] == 65
@@ -121,7 +127,7 @@ def test_other_format_version_is_refused(fake_index):
         load_index(index_dir, docs, embedder.id)
 
 
-@pytest.mark.parametrize("name", ["dense.faiss", "chunks.jsonl", "bm25.json"])
+@pytest.mark.parametrize("name", ["dense.faiss", "chunks.jsonl", "paragraphs.json", "bm25/data.csc.index.npy", "bm25/vocab.index.json"])
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
 def test_damaged_files_are_detected(fake_index, name, damage):
     seeds, index_dir, docs, embedder = fake_index
@@ -290,3 +296,44 @@ def test_old_builds_are_removed(fake_index):
 def test_no_sentences_is_an_error(tmp_path, fake_embedder):
     with pytest.raises(IndexUnusable, match="no sentences"):
         build_index([], fake_embedder, tmp_path / "index", progress=False)
+
+
+class TwoEngineEmbedder(FakeEmbedder):
+    """Passages in big batches on a 'bulk' engine whose vectors differ slightly from the query engine's."""
+
+    query_engine = "fake-c 1.0"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_passage_engine = None
+
+    def encode(self, texts, role):
+        vectors = super().encode(texts, role)
+        if role == "passage" and len(texts) >= 50:
+            self.last_passage_engine = "fake-bulk 2.0"
+            vectors = vectors + 1e-3
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.last_passage_engine = self.query_engine if role == "passage" else self.last_passage_engine
+        return vectors
+
+    def encode_with_query_engine(self, texts):
+        return FakeEmbedder.encode(self, texts, "passage")
+
+
+def test_the_manifest_records_the_engines_and_their_measured_agreement(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / f"{SEED_ID}.txt").write_text((Path(__file__).parent.parent / "seeds" / f"{SEED_ID}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    docs = load_corpus(seeds)
+    build = build_index(docs, TwoEngineEmbedder(), tmp_path / "index", progress=False)
+    engines = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["embedder"]["engines"]
+    assert engines["passages"] == ["fake-bulk 2.0"] and engines["query"] == "fake-c 1.0"
+    measured = engines["agreement"]["fake-bulk 2.0"]
+    assert measured["against"] == "fake-c 1.0" and measured["sentences"] == 32
+    assert 0.99 < measured["min_cosine"] <= measured["mean_cosine"] < 1.0
+    # a document added later, in a small batch on the query engine: both engines, the measure kept
+    (seeds / "other.txt").write_text(OTHER_DOC, encoding="utf-8")
+    build = build_index(load_corpus(seeds), TwoEngineEmbedder(), tmp_path / "index", progress=False)
+    engines = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["embedder"]["engines"]
+    assert engines["passages"] == ["fake-bulk 2.0", "fake-c 1.0"]
+    assert engines["agreement"]["fake-bulk 2.0"] == measured

@@ -71,3 +71,44 @@ def test_the_manifest_says_which(fake_index, monkeypatch, n):
     monkeypatch.setattr(qa.index, "APPROXIMATE_MIN_VECTORS", chunks + 1 if n == 99 else chunks)
     build = build_index(docs, embedder, index_dir, progress=False, reuse=True)
     assert json.loads((build / "manifest.json").read_text(encoding="utf-8"))["dense"] == ("flat" if n == 99 else "ivf")
+
+
+@pytest.mark.parametrize("within", ["one range", "two ranges", "scattered"])
+def test_scoped_ivf_search_equals_scoped_exact_search(within):
+    """A search within some sentences scores exactly them on IVF, as on the exact index: FAISS's
+    ID selector, and every IVF list probed."""
+    from qa.index import DenseSearch
+
+    rng = np.random.default_rng(1)
+    centers = unit(rng, 60, 48)
+    vectors, queries = unit(rng, 6000, 48, centers), unit(rng, 10, 48, centers)
+    exact = DenseSearch(dense_index(vectors, 48, approximate_from=10**9))
+    ivf = DenseSearch(dense_index(vectors, 48, approximate_from=1000))
+    assert not exact.approximate and ivf.approximate and ivf.index.nprobe < ivf.index.nlist
+    ids = {
+        "one range": np.arange(2000, 2600),
+        "two ranges": np.concatenate([np.arange(100, 400), np.arange(5000, 5300)]),
+        "scattered": np.sort(rng.choice(6000, 500, replace=False)),
+    }[within]
+    for q in queries:
+        e_scores, e_ids = exact.search_within(q[None, :], ids)
+        i_scores, i_ids = ivf.search_within(q[None, :], ids)
+        assert sorted(e_ids[0].tolist()) == sorted(i_ids[0].tolist()) == ids.tolist()  # every sentence in scope, none outside
+        assert (e_ids == i_ids).mean() > 0.99  # same order (near-ties may swap)
+        np.testing.assert_allclose(i_scores, e_scores, atol=1e-5)
+        np.testing.assert_allclose(e_scores[0], (vectors[e_ids[0]] @ q), atol=1e-5)
+    assert len(ivf.search(queries[:1], 6000)[1][0]) == ivf.cap
+
+
+def test_scoped_retrieval_is_the_same_on_ivf_and_exact(fake_index):
+    seeds, index_dir, docs, embedder = fake_index
+    exact = Retriever(load_index(index_dir, docs, embedder.id), embedder)
+    build_index(docs, embedder, index_dir, progress=False, reuse=True, approximate_from=100)
+    approximate = Retriever(load_index(index_dir, docs, embedder.id), embedder)
+    assert approximate.index.vectors_index.approximate
+    doc = docs[0].id
+    for question in ("2023年地区生产总值是多少？", "研发投入强度", "农村居民人均可支配收入"):
+        a = approximate.search_query(approximate.prepare(question), k=5, docs=[doc])
+        e = exact.search_query(exact.prepare(question), k=5, docs=[doc])
+        assert [(h.paragraph, round(h.score, 6)) for h in a] == [(h.paragraph, round(h.score, 6)) for h in e]
+        assert [[round(s.score, 5) for s in h.sentences] for h in a] == [[round(s.score, 5) for s in h.sentences] for h in e]

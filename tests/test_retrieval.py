@@ -110,7 +110,7 @@ def _control(retriever, monkeypatch, dense_order, bm25_order):
         if r in seen:
             chunk_scores[i] = -1.0
         seen.add(r)
-    monkeypatch.setattr(retriever, "dense_scores", lambda query: chunk_scores)
+    monkeypatch.setattr(retriever, "dense_hits", lambda query, rows=None: (np.arange(len(chunk_scores)), chunk_scores))
 
     sparse = np.zeros(len(keys), dtype=np.float32)
     for rank, number in enumerate(bm25_order):

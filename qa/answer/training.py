@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Iterable
 
 from ..analysis import analyze
-from ..corpus import load_corpus
+from ..corpus import CorpusError, load_corpus
 from ..cross import cross_mode
 from ..engine import Engine
 from ..evalsets import EvalItem, load_eval
 from ..evaluation import includes
-from ..index import build_index, load_index
+from ..index import IndexUnusable, build_index, load_index
 from ..retrieval import CorpusStats, Hit, Query, Retriever
 from ..routing import named_documents
 from .candidates import Candidate, candidates
@@ -34,13 +34,15 @@ def report_engine(source: Path, settings, embedder, generator, cache: Path) -> E
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     folder = cache / f"{source.stem}-{digest}"
     seeds, index = folder / "seeds", folder / "index"
-    if not (index / "manifest.json").exists():
+    try:  # a cached index of another format or embedder, or a damaged one, is rebuilt
+        loaded = load_index(index, load_corpus(seeds), embedder.id)
+    except (IndexUnusable, CorpusError, OSError):
         shutil.rmtree(folder, ignore_errors=True)
         seeds.mkdir(parents=True)
         shutil.copy(source, seeds)
-        build_index(load_corpus(seeds), embedder, index, progress=False)
-    docs = load_corpus(seeds)
-    retriever = Retriever(load_index(index, docs, embedder.id), embedder, rrf_k=settings.rrf_k)
+        build_index(load_corpus(seeds), embedder, index, progress=False, approximate_from=settings.approximate_min_sentences)
+        loaded = load_index(index, load_corpus(seeds), embedder.id)
+    retriever = Retriever(loaded, embedder, rrf_k=settings.rrf_k)
     return Engine(retriever, generator, settings.replace(seeds_dir=seeds, index_dir=index))
 
 
