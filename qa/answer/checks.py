@@ -8,7 +8,9 @@ hold a figure of that type, or the answer becomes a near miss that says what the
 
 from __future__ import annotations
 
-from .units import figure_types, ORDINAL
+from ..evidence import split_clauses
+from ..text import with_equivalents
+from .units import ORDINAL, figure_types
 
 TYPE_NAMES = {
     "money": "金额", "percent": "百分比", "people": "人数", "length": "长度", "area": "面积", "weight": "重量",
@@ -37,3 +39,21 @@ def fromto_problem(kind: str, text: str) -> str:
         return ""
     values = {f.value for f in figure_types(text) if f.type != "year"}
     return "" if len(values) >= 2 else "起止两个不同的数字"
+
+
+def topic_problem(probs: dict[str, float], text: str, keys: list[str], sure: float) -> str:
+    """A figure of the asked type that measures something else (高速公路通车里程9000公里 for a
+    metro's length): when the unit model is sure, some figure of that type must sit in a clause
+    (or right after one) that names one of the question's key words."""
+    if not probs or not keys:
+        return ""
+    asked, p = max(probs.items(), key=lambda kv: kv[1])
+    if p < sure or asked in ("other", "rank"):
+        return ""
+    clauses = split_clauses(text)
+    for i, clause in enumerate(clauses):
+        if any(f.type == asked for f in figure_types(clause)):
+            context = with_equivalents("".join(clauses[max(0, i - 1) : i + 1])).lower()
+            if any(k in context for k in keys):
+                return ""
+    return f"“{keys[0]}”的{TYPE_NAMES[asked]}"

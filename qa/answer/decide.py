@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..analysis import Analysis
-from ..evidence import Evidence, Selection, followup_focus, term_weights
-from ..refusal import absent_terms, names_not_in, near_miss, places_not_in
+from ..evidence import Evidence, Selection, key_terms
+from ..refusal import names_not_in, near_miss, places_not_in
 from ..retrieval import CorpusStats, Hit, Query
 from .candidates import Candidate, candidates
-from .checks import fromto_problem, unit_type_problem
-from .features import NAMES, QuestionContext, feature_rows
+from .checks import fromto_problem, topic_problem, unit_type_problem
+from .features import NAMES, QuestionContext, feature_rows, question_context
 from .models import AnswerModels, answer_signals
 
 
@@ -37,15 +37,9 @@ class Scored:
     scores: np.ndarray
 
 
-def question_context(models: AnswerModels, stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> QuestionContext:
-    terms = followup_focus(term_weights(stats, query.terms), analysis)
-    units = models.units.probs(analysis.search_text or analysis.question)
-    return QuestionContext(analysis, query, terms, units, len(absent_terms(stats, query, analysis)), tuple(hits))
-
-
 def score_candidates(models: AnswerModels, stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis) -> Scored:
     """Every candidate of `hits`, scored by the ranker."""
-    context = question_context(models, stats, query, hits, analysis)
+    context = question_context(stats, query, hits, analysis, models.units.probs(analysis.search_text or analysis.question))
     cands = candidates(hits)
     rows = np.asarray(feature_rows(context, cands, stats), dtype=np.float64).reshape(len(cands), len(NAMES))
     return Scored(context, cands, rows, models.rank(rows))
@@ -83,7 +77,9 @@ def learned_selection(models: AnswerModels, stats: CorpusStats, query: Query, hi
     p_answer = float(models.answerability.predict(np.asarray([signals]))[0]) if len(scored.candidates) else 0.0
     missing = near_miss(spans, analysis) if spans else ""
     said = "".join(s for _, s in spans)
-    unit = (unit_type_problem(scored.context.unit_probs, said, models.unit_check) or fromto_problem(analysis.kind, said)) if spans else ""
+    keys = key_terms({t: w for t, w in scored.context.terms.items() if t in stats.idf})
+    probs, sure = scored.context.unit_probs, models.unit_check
+    unit = (unit_type_problem(probs, said, sure) or topic_problem(probs, said, keys, sure) or fromto_problem(analysis.kind, said)) if spans else ""
     paragraphs = [stats.docs[e.doc].paragraph(e.paragraph) for e, _ in spans]
     other_places = places_not_in(stats, analysis, [f"{p.section} {p.subsection} {p.text}" for p in paragraphs]) + names_not_in(analysis, [p.text for p in paragraphs])
     if not spans:

@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 
 from ..analysis import Analysis
-from ..evidence import RANK, NAME, features as kind_features, figure_context, other_ranking_scope, shared_phrase, _covered
+from ..evidence import NAME, RANK, Selection, _covered, figure_context, followup_focus, other_ranking_scope, select_evidence, shared_phrase, term_weights
+from ..evidence import features as kind_features
 from ..refusal import near_miss
 from ..retrieval import CorpusStats, Hit, Query
 from .candidates import Candidate
@@ -26,7 +27,8 @@ MEASURES = ("per_capita", "growth", "share", "target", "actual", "rank", "total"
 
 @dataclass(frozen=True)
 class QuestionContext:
-    """What every candidate of one question is compared with."""
+    """What every candidate of one question is compared with, including what the older hand-set
+    selector (`qa.evidence`) would answer: its verdict is one signal among the others."""
 
     analysis: Analysis
     query: Query
@@ -34,10 +36,18 @@ class QuestionContext:
     unit_probs: dict[str, float]  # unit type → probability the answer is of that type
     absent: int  # topic words no document in scope contains
     hits: tuple[Hit, ...]
+    rules: Selection  # the hand-set selector's choice and verdict
+
+
+def question_context(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis, unit_probs: dict[str, float]) -> QuestionContext:
+    terms = followup_focus(term_weights(stats, query.terms), analysis)
+    rules = select_evidence(stats, query, hits, analysis)
+    return QuestionContext(analysis, query, terms, unit_probs, len(rules.absent), tuple(hits), rules)
 
 
 def question_features(q: QuestionContext) -> list[float]:
-    a = q.analysis
+    a, r = q.analysis, q.rules
+    why = r.why_refused
     return [
         *(float(a.kind == k) for k in KINDS),
         *(float(m in a.measures) for m in MEASURES),
@@ -47,12 +57,14 @@ def question_features(q: QuestionContext) -> list[float]:
         float(q.absent),
         float(len(q.terms)),
         *(q.unit_probs.get(t, 0.0) for t in UNIT_TYPES),
+        float(bool(why)), r.strength, float(bool(r.near_miss)), float(not r.key_terms_found), float(bool(r.other_places)), float(why.startswith("weak")),
     ]
 
 
 QUESTION_NAMES = (
     *(f"kind_{k}" for k in KINDS), *(f"measure_{m}" for m in MEASURES), "english", "followup", "years_asked", "absent_terms", "n_terms",
     *(f"asks_{t}" for t in UNIT_TYPES),
+    "rules_refuse", "rules_strength", "rules_near_miss", "rules_keys_missing", "rules_other_places", "rules_weak",
 )
 
 CANDIDATE_NAMES = (
@@ -61,7 +73,7 @@ CANDIDATE_NAMES = (
     "n_figures", "has_rank", "has_name", "chars", "width", "first", "last", "whole",
     "year_match", "year_other", "year_unknown",
     "unit_match", "unit_first_match", "unit_best_type_prob", "n_unit_types",
-    "near_miss", "other_rank_scope", "meaning_rel", "cover_rel",
+    "near_miss", "other_rank_scope", "meaning_rel", "cover_rel", "rules_span", "rules_sentence",
 )
 NAMES = QUESTION_NAMES + CANDIDATE_NAMES
 
@@ -108,6 +120,8 @@ def candidate_features(q: QuestionContext, c: Candidate, stats: CorpusStats, bes
         float(a.kind == "rank" and other_ranking_scope(a.question, c.text)),
         c.meaning - best_meaning,
         cover_span - best_cover,
+        float(any(c.paragraph == e.paragraph and (span in c.text or c.text in span) for e, span in q.rules.spans)),
+        float(any(c.paragraph == e.paragraph and c.sentence == e.sentence for e, _ in q.rules.spans)),
     ]
 
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evidence import followup_focus, term_weights
-from ..refusal import absent_terms
-from .features import NAMES, QuestionContext, feature_rows
+from ..evidence import term_weights
+from .features import NAMES, feature_rows, question_context
 from .models import SIGNAL_NAMES, AnswerModels, BoostedModel, LinearModel, UnitModel, answer_signals, char_grams
 from .open_rank import OPEN_NAMES, open_features
 from .training import Example, OpenExample, gold_unit
@@ -75,8 +74,7 @@ class Table:
 def build_table(examples: list[Example], unit_probs: list[dict[str, float]]) -> Table:
     xs, ys, qs = [], [], []
     for i, (e, probs) in enumerate(zip(examples, unit_probs)):
-        terms = followup_focus(term_weights(e.stats, e.query.terms), e.analysis)
-        ctx = QuestionContext(e.analysis, e.query, terms, probs, len(absent_terms(e.stats, e.query, e.analysis)), tuple(e.hits))
+        ctx = question_context(e.stats, e.query, e.hits, e.analysis, probs)
         rows = feature_rows(ctx, e.candidates, e.stats)
         xs += rows
         ys += e.labels

@@ -177,7 +177,10 @@ def answer_signals(scores: np.ndarray, rows: np.ndarray, names: Sequence[str]) -
     ]
 
 
-SIGNAL_COPIES = ("kind_fact", "kind_number", "kind_range", "kind_rank", "kind_name", "kind_yesno", "english", "followup", "years_asked", "year_other")
+SIGNAL_COPIES = (
+    "kind_fact", "kind_number", "kind_range", "kind_rank", "kind_name", "kind_yesno", "english", "followup", "years_asked", "year_other",
+    "rules_refuse", "rules_strength", "rules_near_miss", "rules_keys_missing", "rules_other_places", "rules_weak", "rules_span",
+)
 SIGNAL_NAMES = (
     "best", "margin", "best_logit", "cover_context", "cover_span", "unit_match", "unit_sure", "absent_terms", "near_miss", "meaning",
     "near_best", *SIGNAL_COPIES,
