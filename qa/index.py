@@ -29,7 +29,7 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -39,6 +39,7 @@ from .chunking import Chunk, chunk_documents
 from .corpus import Document, corpus_fingerprint, sha256_bytes
 from .embedders import Embedder
 from .files import atomic_path, write_atomic
+from .normalize import TEXT_VERSION, normalize_text, reading_copy, to_simplified
 from .text import tokenize
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ class SearchIndex:
     vectors_index: "object"  # faiss.Index
     paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
     paragraph_tokens: list[list[str]]
+    written: dict[str, Document] | None = None  # documents as written, where `docs` holds a reading copy (`qa.normalize.reading_copy`)
+
+    def as_written(self, doc_id: str) -> Document:
+        """The document as it is written (to show and quote), not the copy the answer stages read."""
+        return (self.written or {}).get(doc_id) or self.docs[doc_id]
 
     @property
     def embedder_id(self) -> str:
@@ -76,10 +82,11 @@ class SearchIndex:
 
 
 def bm25_text(doc: Document, number: int) -> str:
-    """What BM25 sees of a paragraph: its section heading, sub-heading and text."""
+    """What BM25 sees of a paragraph: its section heading, sub-heading and text, in the question
+    door's spelling (`qa.normalize`)."""
     p = doc.paragraph(number)
     context = " ".join(x for x in (p.section, p.subsection) if x and x != p.text and not p.text.startswith(x))
-    return f"{context} {p.text}".strip()
+    return normalize_text(f"{context} {p.text}".strip())
 
 
 def _file_sha(path: Path) -> str:
@@ -183,6 +190,7 @@ def _write_build(folder: Path, docs: list[Document], chunks: list[Chunk], vector
     (folder / "bm25.json").write_text(json.dumps({"keys": keys, "tokens": tokens}, ensure_ascii=False), encoding="utf-8")
     return {
         "format_version": FORMAT_VERSION,
+        "text": TEXT_VERSION,
         "embedder": {"id": embedder_id, "dim": dim},
         "dense": "ivf" if len(vectors) >= APPROXIMATE_MIN_VECTORS else "flat",
         "documents": corpus_fingerprint(docs),
@@ -255,6 +263,8 @@ def check_manifest(manifest: dict, docs: Iterable[Document], embedder_id: str | 
         raise IndexUnusable(
             f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; run `qa index --rebuild`"
         )
+    if manifest.get("text") != TEXT_VERSION:
+        raise IndexUnusable(f"index text was normalised as {manifest.get('text')!r}, not {TEXT_VERSION!r}; run `qa index` to refresh it")
     if embedder_id is not None and manifest["embedder"]["id"] != embedder_id:
         raise IndexUnusable(
             f"index was built with embedder {manifest['embedder']['id']!r}, but {embedder_id!r} is configured; "
@@ -299,10 +309,15 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences); run `qa index --rebuild`")
     if manifest.get("dense") == "ivf":
         dense = CappedSearch(dense)
+    docs_by_id = {d.id: d for d in docs}
+    reading = {d.id: reading_copy(d) for d in docs}
+    if any(reading[d.id] is not d for d in docs):  # their sentences too, as the answer stages read them
+        chunks = [c if reading[c.doc] is by_id else replace(c, text=to_simplified(c.text)) for c in chunks for by_id in [docs_by_id[c.doc]]]
     return SearchIndex(
         path=build,
         manifest=manifest,
-        docs={d.id: d for d in docs},
+        docs=reading,
+        written={d.id: d for d in docs if reading[d.id] is not d},
         chunks=chunks,
         vectors_index=dense,
         paragraph_keys=[tuple(k) for k in bm25["keys"]],

@@ -23,6 +23,7 @@ import numpy as np
 
 from .embedders import Embedder
 from .index import SearchIndex
+from .normalize import normalize_text
 from .text import content_terms, expand_synonyms, resolve_years, tokenize
 
 DENSE_SECOND_WEIGHT = 0.2
@@ -128,7 +129,7 @@ class Retriever:
         known = Counter(y for y in self.current_year.values() if y is not None)
         # several documents: the year most of them plan for (a far-off 2030 section of one is no "今年")
         self._default_year = max(known, key=lambda y: (known[y], y)) if known else None
-        self.corpus_text = "\n".join(p.text for d in index.docs.values() for p in d.paragraphs).lower()
+        self.corpus_text = normalize_text("\n".join(p.text for d in index.docs.values() for p in d.paragraphs)).lower()
         self.stats = CorpusStats(self.bm25.idf, self.corpus_text, index.docs)
         self._scoped_stats: dict[tuple[str, ...], CorpusStats] = {}
 
@@ -142,7 +143,7 @@ class Retriever:
             wanted = set(key)
             rows = [i for i, (doc, _) in enumerate(self.index.paragraph_keys) if doc in wanted]
             idf = BM25([self.index.paragraph_tokens[i] for i in rows]).idf
-            text = "\n".join(p.text for d in key for p in self.index.docs[d].paragraphs).lower()
+            text = normalize_text("\n".join(p.text for d in key for p in self.index.docs[d].paragraphs)).lower()
             self._scoped_stats[key] = CorpusStats(idf, text, {d: self.index.docs[d] for d in key})
         return self._scoped_stats[key]
 

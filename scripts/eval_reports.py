@@ -30,6 +30,7 @@ from qa.engine import Engine  # noqa: E402
 from qa.evaluation import breakdown, evaluate_answers, summarize  # noqa: E402
 from qa.evalsets import load_eval  # noqa: E402
 from qa.index import build_index, load_index  # noqa: E402
+from qa.normalize import TEXT_VERSION  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 
@@ -40,7 +41,7 @@ def report_engine(doc: str, settings, embedder, generator, cache: Path) -> Engin
     """An engine over `doc` alone, its index built once and cached by the report's hash."""
     source = CORPUS / f"{doc}.txt"
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    folder = cache / f"{doc}-{digest}"
+    folder = cache / f"{doc}-{digest}-{TEXT_VERSION}"  # the text an index embeds is normalised by that version
     seeds, index = folder / "seeds", folder / "index"
     if not (index / "manifest.json").exists():
         shutil.rmtree(folder, ignore_errors=True)
