@@ -23,6 +23,7 @@ from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # no
 from .evidence import Selection, select_evidence
 from .grounding import parse_citations
 from .lexicon import tuning
+from .live_store import EMPTY_LIBRARY
 from .normalize import QuestionDoor
 from .point_writer import check_written, complete_lines
 from .points import select_points, verify_points
@@ -111,6 +112,9 @@ class Engine:
         documents' words, the answer in the question's script and saying what it read.
         """
         reading = self.door.read(self.validate(question))
+        if not self.retriever.index.docs:
+            yield Event(answer=Answer(EMPTY_LIBRARY, (), True, {}, "refusal", ("no documents",)))
+            return
         for event in self._answer_stream(reading.text, self.door.history(history), should_stop, docs):
             yield reading.written_back(event, self.retriever.index)
 

@@ -85,6 +85,8 @@ def search_documents(retriever: Retriever, question: str, k: int, docs: Sequence
         UnknownDocument: a scope naming a document the index does not hold.
     """
     scope = check_scope(docs, retriever.index.docs)
+    if not retriever.index.docs:
+        return []  # an empty library
     query = retriever.prepare(question, doc=scope[0] if len(scope) == 1 else None)
     return retriever.search_query(query, k=k, sentences_per_hit=sentences_per_hit, docs=scope or None)
 
