@@ -73,7 +73,7 @@ def reload_engine(engine):
         index = load_index(settings.index_dir, docs, embedder.id)
     retriever = Retriever(index, embedder, rrf_k=settings.rrf_k)
     retriever.warm_up()
-    return Engine(retriever, engine.generator, settings)
+    return _warm(Engine(retriever, engine.generator, settings))
 
 
 def build_generator(settings: Settings):
@@ -91,8 +91,14 @@ def build_engine(settings: Settings, build_missing: bool = False):
     from .engine import Engine
 
     if settings.generator == "extractive":
-        return Engine(build_retriever(settings, build_missing=build_missing), None, settings)
+        return _warm(Engine(build_retriever(settings, build_missing=build_missing), None, settings))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-model") as pool:
         generator = pool.submit(build_generator, settings)
         retriever = build_retriever(settings, build_missing=build_missing)
-        return Engine(retriever, generator.result(), settings)
+        return _warm(Engine(retriever, generator.result(), settings))
+
+
+def _warm(engine):
+    """The engine with its question door's vocabulary built (not on the first question)."""
+    engine.door.warm_up()
+    return engine

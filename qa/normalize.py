@@ -1,8 +1,9 @@
 """One spelling for questions and documents: the question door's normalisation.
 
-`normalize_text` is what every door's question goes through (`Engine.answer_stream` calls it via
-`read_question`) and what the index embeds and tokenises of a document (`Chunk.embed_text`,
-`index.bm25_text`), so that a question and a document meet in one form whatever the writer typed:
+`normalize_text` is what every door's question goes through (`Engine.answer_stream` reads it with
+`QuestionDoor.read`; a search with `Retriever.prepare`) and what the index embeds and tokenises of a
+document (`Chunk.embed_text`, `index.bm25_text`), so that a question and a document meet in one form
+whatever the writer typed:
 
 - NFKC: full-width digits and letters (２０２５, ＧＤＰ) become ASCII, compatibility forms their base;
 - punctuation in the documents' (Chinese) form: ASCII `,:;?!()` after NFKC become `，：；？！（）`,
@@ -15,7 +16,9 @@
 
 The text a reader sees is never normalised: paragraphs are displayed and quoted as the document
 writes them, and an answer follows the script of its question (`Script.to_script`: a Traditional
-question gets its answer text in Traditional, OpenCC `s2t`; citation quotes stay as written).
+question gets its answer text in Traditional, OpenCC `s2t`; citation quotes stay as written). A
+document written in Traditional characters is read by the answer stages in a Simplified copy
+(`reading_copy`, made when the index is loaded) and shown and quoted as written (`as_written`).
 
 Left out: English (another door), variant characters OpenCC does not map, dialect words.
 """
@@ -178,6 +181,11 @@ class QuestionDoor:
             words = {t for tokens in index.paragraph_tokens for t in tokens}
             self._vocabulary = Vocabulary.from_settings(normalize_text(self._retriever.corpus_text), words)
         return self._vocabulary
+
+    def warm_up(self) -> None:
+        """Build the vocabulary now (a loaded corpus), so that the first question does not wait for it."""
+        if self._retriever.index.paragraph_tokens:
+            self.vocabulary  # noqa: B018 - built on first use
 
     def read(self, question: str) -> Reading:
         """The question normalised, its misspellings read as the documents' words, with its script."""

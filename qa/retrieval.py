@@ -23,7 +23,7 @@ import numpy as np
 
 from .embedders import Embedder
 from .index import SearchIndex
-from .normalize import normalize_text
+from .normalize import normalize_question, normalize_text
 from .text import content_terms, expand_synonyms, resolve_years, tokenize
 
 DENSE_SECOND_WEIGHT = 0.2
@@ -152,9 +152,10 @@ class Retriever:
         self.search("预热", k=1)
 
     def prepare(self, question: str, doc: str | None = None) -> Query:
-        """Resolve relative years (against `doc`'s years, or the latest of all) and expand synonyms."""
+        """Resolve relative years (against `doc`'s years, or the latest of all) and expand synonyms,
+        in the index's spelling (`qa.normalize`: a search is read as the engine's door reads a question)."""
         current = self.current_year.get(doc) if doc else self._default_year
-        text, years = resolve_years(question.strip(), current)
+        text, years = resolve_years(normalize_question(question), current)
         text = expand_synonyms(text)
         return Query(original=question, text=text, years=tuple(years), terms=tuple(content_terms(text)))
 

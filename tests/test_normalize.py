@@ -170,3 +170,34 @@ def test_an_unknown_place_or_word_stays_a_refusal(simplified_engine):
     for question in ("江北市去年的地铁站有多少个？", "全市有多少个地铁战？"):
         answer = simplified_engine.answer(question)
         assert answer.refused and "理解" not in answer.text, (question, answer.text)
+
+
+def test_a_search_is_read_as_a_question_is(simplified_engine):
+    hits = simplified_engine.retriever.search("全市生產總值", k=1)
+    assert (hits[0].paragraph, hits[0].text) == (4, simplified_engine.retriever.index.docs[hits[0].doc].paragraph(4).text)
+
+
+def test_an_index_normalised_another_way_is_refused(tmp_path, fake_embedder):
+    import json
+
+    from qa.corpus import load_corpus
+    from qa.index import IndexUnusable, build_index, load_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(REPORT, seeds)
+    docs = load_corpus(seeds)
+    build = build_index(docs, fake_embedder, tmp_path / "index", progress=False)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["text"] and load_index(tmp_path / "index", docs, fake_embedder.id).written == {}
+    manifest["text"] = "older"
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexUnusable, match="run `qa index`"):
+        load_index(tmp_path / "index", docs, fake_embedder.id)
+
+
+def test_an_answer_in_traditional_holds_the_simplified_figure():
+    from qa.evaluation import includes
+
+    assert includes("城鎮新增就業75.7萬人[17]", "75.7万|75.7")
+    assert not includes("城鎮新增就業75.7萬人[17]", "76万")
