@@ -309,15 +309,15 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences); run `qa index --rebuild`")
     if manifest.get("dense") == "ivf":
         dense = CappedSearch(dense)
-    docs_by_id = {d.id: d for d in docs}
     reading = {d.id: reading_copy(d) for d in docs}
-    if any(reading[d.id] is not d for d in docs):  # their sentences too, as the answer stages read them
-        chunks = [c if reading[c.doc] is by_id else replace(c, text=to_simplified(c.text)) for c in chunks for by_id in [docs_by_id[c.doc]]]
+    written = {d.id: d for d in docs if reading[d.id] is not d}
+    if written:  # their sentences too, as the answer stages read them
+        chunks = [replace(c, text=to_simplified(c.text)) if c.doc in written else c for c in chunks]
     return SearchIndex(
         path=build,
         manifest=manifest,
         docs=reading,
-        written={d.id: d for d in docs if reading[d.id] is not d},
+        written=written,
         chunks=chunks,
         vectors_index=dense,
         paragraph_keys=[tuple(k) for k in bm25["keys"]],

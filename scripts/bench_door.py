@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from qa.corpus import load_corpus  # noqa: E402
 from qa.evalsets import load_eval  # noqa: E402
 from qa.index import load_index  # noqa: E402
-from qa.normalize import TEXT_VERSION, QuestionDoor, normalize_text  # noqa: E402
+from qa.normalize import TEXT_VERSION, QuestionDoor  # noqa: E402
 
 CORPUS = ROOT / "examples" / "provincial-2026"
 
@@ -48,12 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         for item in load_eval(path):
             if item.doc:
                 by_doc[item.doc].append(item.question)
-    normalize_text("預熱")  # OpenCC's dictionaries load once per process
     times, builds, corrected = [], [], 0
     for doc, questions in sorted(by_doc.items()):
         door = door_for(doc, ROOT / ".cache" / "report-index")
         started = time.perf_counter()
-        door.vocabulary  # noqa: B018 - built on first use
+        door.warm_up()  # what the server does when it loads: dictionaries, then the vocabulary
         builds.append(time.perf_counter() - started)
         for question in questions:
             started = time.perf_counter()
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     times.sort()
     print(f"{len(times)} questions, {len(by_doc)} reports: door p50 {statistics.median(times) * 1000:.2f} ms, "
           f"p95 {times[int(len(times) * 0.95)] * 1000:.2f} ms, max {times[-1] * 1000:.1f} ms; "
-          f"vocabulary build p50 {statistics.median(builds) * 1000:.0f} ms a report; {corrected} questions corrected")
+          f"warm-up (vocabulary) p50 {statistics.median(builds) * 1000:.0f} ms a report, first {builds[0] * 1000:.0f} ms; {corrected} questions corrected")
     return 0
 
 
