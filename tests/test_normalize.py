@@ -201,3 +201,14 @@ def test_an_answer_in_traditional_holds_the_simplified_figure():
 
     assert includes("城鎮新增就業75.7萬人[17]", "75.7万|75.7")
     assert not includes("城鎮新增就業75.7萬人[17]", "76万")
+
+
+def test_the_seed_report_reads_huzhou_misspelt_and_refuses_another_city(real_retriever):
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    engine = Engine(real_retriever, None, Settings())
+    answer = engine.answer("湖洲2023年地区生产总值是多少？")
+    assert answer.text.startswith("（按“湖州”理解）") and "4015亿元" in answer.text and not answer.refused
+    answer = engine.answer("徐州2023年地区生产总值是多少？")  # xu zhou: not a sound of 湖州, a city the report never names
+    assert answer.refused and "理解" not in answer.text
