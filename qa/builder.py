@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from .corpus import load_corpus
 from .embedders import Embedder, make_embedder
-from .index import load_index
+from .index import IndexUnusable, SearchIndex, build_index, load_index
 from .retrieval import Retriever
 from .settings import Settings
 
@@ -24,15 +25,39 @@ def build_embedder(settings: Settings) -> Embedder:
     return make_embedder(settings.embedder, threads=settings.threads, bulk=settings.embed_bulk)
 
 
-def build_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
-    """Load documents, embedder and index, checking that they belong together, and warm up."""
-    docs = load_corpus(settings.seeds_dir)
+def build_retriever(settings: Settings, embedder: Embedder | None = None, build_missing: bool = False) -> Retriever:
+    """Load documents, embedder and index, checking that they belong together, and warm up.
+
+    With `build_missing` (the server), a library without documents is served empty (its folder
+    made), and an index that is missing or unusable (stale, another normaliser…) is built first,
+    reusing what vectors it can, with progress in the log; without it, IndexUnusable says what to run.
+    """
     embedder = embedder or build_embedder(settings)
-    index = load_index(settings.index_dir, docs, embedder.id)
+    if build_missing and not any(Path(settings.seeds_dir).glob("*.txt")):
+        Path(settings.seeds_dir).mkdir(parents=True, exist_ok=True)
+        log.info("no documents in %s yet: serving an empty library (add one with POST /api/documents or the page's 添加文档)", settings.seeds_dir)
+        return Retriever(empty_index(settings.index_dir, embedder), embedder, rrf_k=settings.rrf_k)
+    docs = load_corpus(settings.seeds_dir)
+    try:
+        index = load_index(settings.index_dir, docs, embedder.id)
+    except IndexUnusable as exc:
+        if not build_missing:
+            raise
+        log.info("building the index of %d document(s) in %s (%s)", len(docs), settings.index_dir, exc)
+        build_index(docs, embedder, settings.index_dir, progress=True)
+        index = load_index(settings.index_dir, docs, embedder.id)
     log.info("loaded index %s (%d sentence chunks, %d documents)", index.path, len(index.chunks), len(docs))
     retriever = Retriever(index, embedder, rrf_k=settings.rrf_k)
     retriever.warm_up()
     return retriever
+
+
+def empty_index(index_dir: Path, embedder: Embedder) -> SearchIndex:
+    """The index of a library with no documents: nothing to search, the embedder it will be built with."""
+    import faiss
+
+    manifest = {"embedder": {"id": embedder.id, "dim": embedder.dim}, "documents": {}}
+    return SearchIndex(Path(index_dir), manifest, {}, [], faiss.IndexFlatIP(embedder.dim), [], [])
 
 
 def reload_engine(engine):
@@ -48,7 +73,7 @@ def reload_engine(engine):
         index = load_index(settings.index_dir, docs, embedder.id)
     retriever = Retriever(index, embedder, rrf_k=settings.rrf_k)
     retriever.warm_up()
-    return Engine(retriever, engine.generator, settings)
+    return _warm(Engine(retriever, engine.generator, settings))
 
 
 def build_generator(settings: Settings):
@@ -60,13 +85,20 @@ def build_generator(settings: Settings):
     return make_generator(settings)
 
 
-def build_engine(settings: Settings):
-    """A ready Engine: the model loads in a thread while the index and embedder do."""
+def build_engine(settings: Settings, build_missing: bool = False):
+    """A ready Engine: the model loads in a thread while the index and embedder do (`build_missing`:
+    see `build_retriever`)."""
     from .engine import Engine
 
     if settings.generator == "extractive":
-        return Engine(build_retriever(settings), None, settings)
+        return _warm(Engine(build_retriever(settings, build_missing=build_missing), None, settings))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-model") as pool:
         generator = pool.submit(build_generator, settings)
-        retriever = build_retriever(settings)
-        return Engine(retriever, generator.result(), settings)
+        retriever = build_retriever(settings, build_missing=build_missing)
+        return _warm(Engine(retriever, generator.result(), settings))
+
+
+def _warm(engine):
+    """The engine with its question door's vocabulary built (not on the first question)."""
+    engine.door.warm_up()
+    return engine

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from .corpus import Document, Paragraph
+from .normalize import normalize_text
 
 SENTENCE_END = re.compile(r"(?<=[。！？；!?])")
 CLAUSE_END = re.compile(r"(?<=[，,：:])")
@@ -35,7 +36,9 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        return f"{self.context}：{self.text}" if self.context else self.text
+        """Context and sentence in the question door's spelling (`qa.normalize`): a Traditional
+        document is found by a Simplified question and the other way round."""
+        return normalize_text(f"{self.context}：{self.text}" if self.context else self.text)
 
 
 def split_sentences(text: str) -> list[str]:

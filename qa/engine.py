@@ -27,6 +27,8 @@ from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # no
 from .evidence import Selection, select_evidence, term_weights
 from .grounding import parse_citations
 from .lexicon import tuning
+from .live_store import EMPTY_LIBRARY
+from .normalize import QuestionDoor
 from .point_writer import check_written, complete_lines
 from .points import select_points, verify_points
 from .retrieval import Retriever
@@ -88,6 +90,7 @@ class Engine:
         self.compose = Composer(retriever.index.docs, self.settings.prompts_dir)
         self.refusal = self.compose.refusal
         self.multi_doc = self.compose.multi_doc
+        self.door = QuestionDoor(retriever)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -109,8 +112,18 @@ class Engine:
         """Yield text deltas as the model writes, then one event with the verified answer.
 
         `should_stop` is asked between tokens; when it says True (a deadline passed, the client
-        left) generation stops and the answer is the verified extractive one.
+        left) generation stops and the answer is the verified extractive one. Every door's question
+        enters here through `self.door` (`qa.normalize`): normalised, misspellings read as the
+        documents' words, the answer in the question's script and saying what it read.
         """
+        reading = self.door.read(self.validate(question))
+        if not self.retriever.index.docs:
+            yield Event(answer=Answer(EMPTY_LIBRARY, (), True, {}, "refusal", ("no documents",)))
+            return
+        for event in self._answer_stream(reading.text, self.door.history(history), should_stop, docs):
+            yield reading.written_back(event, self.retriever.index)
+
+    def _answer_stream(self, question: str, history, should_stop, docs) -> Iterator[Event]:
         started = time.perf_counter()
         question = self.validate(question)
         timings: dict[str, float] = {}
@@ -154,7 +167,7 @@ class Engine:
     def fact_evidence(self, question: str, history: Sequence[dict] | None = None) -> Selection | None:
         """The evidence a single-document fact question gets (None for open and cross questions):
         what `scripts/fit_tuning.py` fits the refusal thresholds on, exactly as answers use it."""
-        analysis = analyze(self.validate(question), history)
+        analysis = analyze(self.door.read(self.validate(question)).text, history)
         all_docs = self.retriever.index.docs
         named = named_documents(analysis.search_text, all_docs)
         if analysis.open or analysis.kind == "definition" or cross_mode(question, named, len(all_docs)):

@@ -13,7 +13,7 @@ Rules for one answer (see `qa/evalsets.py` for the file format):
   cites (`unsupported`), and a figure stated under another measure than its source's (`wrong
   measure`, from the same claim check the engine uses).
 
-Left out: judging fluency; the points are matched as written.
+Left out: judging fluency; the points are matched as written (in either script).
 """
 
 from __future__ import annotations
@@ -83,9 +83,12 @@ def strip_citations(text: str) -> str:
 
 
 def includes(text: str, wanted: str) -> bool:
-    """`a|b` means either alternative; matching ignores spaces."""
-    compact = text.replace(" ", "")
-    return any(alt.replace(" ", "") in compact for alt in wanted.split("|"))
+    """`a|b` means either alternative; matching ignores spaces and the script (an answer to a
+    Traditional question is written in Traditional: 75.7萬 holds 75.7万)."""
+    from .normalize import to_simplified
+
+    compact = to_simplified(text.replace(" ", ""))
+    return any(to_simplified(alt.replace(" ", "")) in compact for alt in wanted.split("|"))
 
 
 def segments(text: str) -> list[tuple[str, list[tuple[str | None, int]]]]:

@@ -36,7 +36,7 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -47,6 +47,7 @@ from .chunking import Chunk, chunk_documents
 from .corpus import Document, corpus_fingerprint, sha256_bytes
 from .embedders import Embedder, engine_of, record_engines
 from .files import atomic_path, write_atomic
+from .normalize import TEXT_VERSION, normalize_text, reading_copy, to_simplified
 from .text import tokenize
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,11 @@ class SearchIndex:
     vectors_index: "DenseSearch"
     paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
     bm25: BM25
+    written: dict[str, Document] | None = None  # documents as written, where `docs` holds a reading copy (`qa.normalize.reading_copy`)
+
+    def as_written(self, doc_id: str) -> Document:
+        """The document as it is written (to show and quote), not the copy the answer stages read."""
+        return (self.written or {}).get(doc_id) or self.docs[doc_id]
 
     @property
     def embedder_id(self) -> str:
@@ -84,10 +90,11 @@ class SearchIndex:
 
 
 def bm25_text(doc: Document, number: int) -> str:
-    """What BM25 sees of a paragraph: its section heading, sub-heading and text."""
+    """What BM25 sees of a paragraph: its section heading, sub-heading and text, in the question
+    door's spelling (`qa.normalize`)."""
     p = doc.paragraph(number)
     context = " ".join(x for x in (p.section, p.subsection) if x and x != p.text and not p.text.startswith(x))
-    return f"{context} {p.text}".strip()
+    return normalize_text(f"{context} {p.text}".strip())
 
 
 def _file_sha(path: Path) -> str:
@@ -227,6 +234,7 @@ def write_build(
 
     return {
         "format_version": FORMAT_VERSION,
+        "text": TEXT_VERSION,
         "embedder": {"id": embedder_id, "dim": dim, "engines": engines or {"passages": [embedder_id], "query": embedder_id, "agreement": None}},
         "dense": "ivf" if type(dense).__name__ == "IndexIVFFlat" else "flat",
         "bm25": {"library": f"bm25s {bm25s.__version__}", "method": "lucene", "k1": bm25.k1, "b": bm25.b},
@@ -327,6 +335,8 @@ def check_manifest(manifest: dict, docs: Iterable[Document], embedder_id: str | 
         raise IndexUnusable(
             f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; run `qa index --rebuild`"
         )
+    if manifest.get("text") != TEXT_VERSION:
+        raise IndexUnusable(f"index text was normalised as {manifest.get('text')!r}, not {TEXT_VERSION!r}; run `qa index` to refresh it")
     if embedder_id is not None and manifest["embedder"]["id"] != embedder_id:
         raise IndexUnusable(
             f"index was built with embedder {manifest['embedder']['id']!r}, but {embedder_id!r} is configured; "
@@ -370,10 +380,15 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
     if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"] or bm25.n != len(keys):
         raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences, or BM25 rows vs paragraphs); run `qa index --rebuild`")
+    reading = {d.id: reading_copy(d) for d in docs}
+    written = {d.id: d for d in docs if reading[d.id] is not d}
+    if written:  # their sentences too, as the answer stages read them
+        chunks = [replace(c, text=to_simplified(c.text)) if c.doc in written else c for c in chunks]
     return SearchIndex(
         path=build,
         manifest=manifest,
-        docs={d.id: d for d in docs},
+        docs=reading,
+        written=written,
         chunks=chunks,
         vectors_index=DenseSearch(dense),
         paragraph_keys=keys,

@@ -30,6 +30,7 @@ from .store import AddResult, Upload, add_documents, remove_documents
 
 log = logging.getLogger(__name__)
 
+EMPTY_LIBRARY = "还没有文档。请在“文档与引用查询”页的“添加文档”上传第一份文档（.txt、.md、.docx、.pdf 或 .html），上传后即可提问。"
 WAIT_S = 60.0  # how long a write waits for another write of this server
 _LOCKS: dict[Path, threading.Lock] = {}  # store folder → its writers' lock in this process
 _LOCKS_LOCK = threading.Lock()

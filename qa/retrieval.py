@@ -30,6 +30,7 @@ import numpy as np
 from .bm25 import BM25, BM25_B, BM25_K1, IdfTable  # noqa: F401 - BM25 and its constants are part of this module's interface
 from .embedders import Embedder
 from .index import SearchIndex
+from .normalize import normalize_question, normalize_text
 from .text import content_terms, expand_synonyms, resolve_years, tokenize
 
 DENSE_SECOND_WEIGHT = 0.2
@@ -135,7 +136,7 @@ class Retriever:
     @cached_property
     def corpus_text(self) -> str:
         """Every paragraph, lower-cased, one a line (built on first use, not at load)."""
-        return "\n".join(p.text for d in self.index.docs.values() for p in d.paragraphs).lower()
+        return normalize_text("\n".join(p.text for d in self.index.docs.values() for p in d.paragraphs)).lower()
 
     @cached_property
     def stats(self) -> CorpusStats:
@@ -153,7 +154,7 @@ class Retriever:
             return self._scoped_stats[key]
         rows = np.zeros(len(self.index.paragraph_keys), dtype=bool)
         rows[self.scope_rows(key)] = True
-        text = "\n".join(p.text for d in key for p in self.index.docs[d].paragraphs).lower()
+        text = normalize_text("\n".join(p.text for d in key for p in self.index.docs[d].paragraphs)).lower()
         stats = CorpusStats(self.bm25.idf_within(rows), text, {d: self.index.docs[d] for d in key})
         self._scoped_stats[key] = stats
         while len(self._scoped_stats) > SCOPED_STATS_CACHE:
@@ -165,9 +166,10 @@ class Retriever:
         self.search("预热", k=1)
 
     def prepare(self, question: str, doc: str | None = None) -> Query:
-        """Resolve relative years (against `doc`'s years, or the latest of all) and expand synonyms."""
+        """Resolve relative years (against `doc`'s years, or the latest of all) and expand synonyms,
+        in the index's spelling (`qa.normalize`: a search is read as the engine's door reads a question)."""
         current = self.current_year.get(doc) if doc else self._default_year
-        text, years = resolve_years(question.strip(), current)
+        text, years = resolve_years(normalize_question(question), current)
         text = expand_synonyms(text)
         return Query(original=question, text=text, years=tuple(years), terms=tuple(content_terms(text)))
 

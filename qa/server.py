@@ -28,7 +28,7 @@ def create_app(settings: Settings, engine_or_loader: Any = None):
     from .service import EngineService
     from .ui import create_ui, mount_ui
 
-    service = EngineService(engine_or_loader or functools.partial(build_engine, settings), settings)
+    service = EngineService(engine_or_loader or functools.partial(build_engine, settings, build_missing=True), settings)
     app = create_api(service, settings)
     return mount_ui(app, create_ui(service), api_keys=split_list(settings.api_keys))
 

@@ -85,6 +85,8 @@ def search_documents(retriever: Retriever, question: str, k: int, docs: Sequence
         UnknownDocument: a scope naming a document the index does not hold.
     """
     scope = check_scope(docs, retriever.index.docs)
+    if not retriever.index.docs:
+        return []  # an empty library
     query = retriever.prepare(question, doc=scope[0] if len(scope) == 1 else None)
     return retriever.search_query(query, k=k, sentences_per_hit=sentences_per_hit, docs=scope or None)
 
@@ -362,14 +364,15 @@ class EngineService:
     # -- data, no model ---------------------------------------------------------------------
 
     def documents(self) -> list[DocumentInfo]:
-        return [DocumentInfo(d.id, d.title, len(d.paragraphs)) for d in self.engine.retriever.index.docs.values()]
+        index = self.engine.retriever.index
+        return [DocumentInfo(d, index.as_written(d).title, len(index.docs[d].paragraphs)) for d in index.docs]
 
     def document(self, doc_id: str):
-        """The Document; KeyError if unknown."""
-        docs = self.engine.retriever.index.docs
-        if doc_id not in docs:
-            raise KeyError(f"no document {doc_id!r}; known: {', '.join(docs)}")
-        return docs[doc_id]
+        """The Document as it is written (a Traditional one in Traditional); KeyError if unknown."""
+        index = self.engine.retriever.index
+        if doc_id not in index.docs:
+            raise KeyError(f"no document {doc_id!r}; known: {', '.join(index.docs)}")
+        return index.as_written(doc_id)
 
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)

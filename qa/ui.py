@@ -30,6 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from .api import key_matches  # noqa: E402
+from .live_store import EMPTY_LIBRARY  # noqa: E402
 from .service import as_service  # noqa: E402
 from .ui_documents import DocumentHandlers, scope_chooser, upload_area, wire_uploads, writes_allowed  # noqa: E402
 from .ui_handlers import ChatHandlers, ui_examples  # noqa: E402
@@ -132,6 +133,7 @@ def create_ui(engine: Any, examples: Sequence[str] | None = None) -> gr.Blocks:
     examples = tuple(data["questions"] if examples is None else examples)
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("## 文档问答\n根据文档回答问题，每个回答都标注来源段落；点击 **[编号]** 查看原文。")
+        notice = gr.Markdown(f"**{EMPTY_LIBRARY}**", visible=False, elem_id="qa-empty-library")
         with gr.Tabs(elem_id="qa-tabs") as tabs:
             with gr.Tab("问答", id="chat", elem_id="qa-chat-tab"):
                 scope = scope_chooser()
@@ -143,7 +145,8 @@ def create_ui(engine: Any, examples: Sequence[str] | None = None) -> gr.Blocks:
         _wire_chat(handlers, chat, examples)
         _wire_docs(handlers, docs, tabs, demo)
         demo.load(documents.scope_choices, outputs=[scope], api_visibility="private")
-        wire_uploads(documents, uploads, scope, docs.choice, docs.view, handlers.choose_document)
+        demo.load(documents.library_notice, outputs=[notice], api_visibility="private")
+        wire_uploads(documents, uploads, scope, docs.choice, docs.view, handlers.choose_document, notice)
         # gr.api derives each endpoint's types from the annotations.
         gr.api(handlers.ask, api_name="ask")
         gr.api(handlers.search, api_name="search")

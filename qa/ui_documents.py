@@ -111,6 +111,14 @@ class DocumentHandlers:
         """(label, id) of every document, for the chooser and the document view."""
         return [(f"{d.title}（{d.paragraphs}段）", d.id) for d in self.service.documents()]
 
+    def library_notice(self) -> Any:
+        """The chat's notice for a library with no documents (how to add the first), hidden otherwise."""
+        try:
+            empty = not self.service.documents()
+        except NotReady:
+            return gr.update()
+        return gr.update(visible=empty)
+
     def scope_choices(self) -> Any:
         try:
             return gr.update(choices=self.choices())
@@ -141,10 +149,13 @@ class DocumentHandlers:
         return render_added(result), gr.update(choices=choices, value=chosen), gr.update(choices=choices, value=kept), None, ""
 
 
-def wire_uploads(handlers: DocumentHandlers, area: SimpleNamespace, scope: gr.Dropdown, choice: gr.Dropdown, view: gr.HTML, show) -> None:
-    """Adding files updates the result, the document view (the new document shown) and the chat's chooser."""
+def wire_uploads(handlers: DocumentHandlers, area: SimpleNamespace, scope: gr.Dropdown, choice: gr.Dropdown, view: gr.HTML, show, notice=None) -> None:
+    """Adding files updates the result, the document view (the new document shown), the chat's chooser
+    and the empty library's notice."""
     private = dict(api_visibility="private")
-    area.add.click(
+    added = area.add.click(
         handlers.upload, inputs=[area.files, area.title, scope], outputs=[area.result, choice, scope, area.files, area.title],
         concurrency_limit=1, **private,
     ).then(show, inputs=[choice], outputs=[view], **private)
+    if notice is not None:
+        added.then(handlers.library_notice, outputs=[notice], **private)
