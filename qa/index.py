@@ -79,7 +79,6 @@ class SearchIndex:
     paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
     bm25: BM25
     written: dict[str, Document] | None = None  # documents as written, where `docs` holds a reading copy (`qa.normalize.reading_copy`)
-
     def as_written(self, doc_id: str) -> Document:
         """The document as it is written (to show and quote), not the copy the answer stages read."""
         return (self.written or {}).get(doc_id) or self.docs[doc_id]
@@ -90,8 +89,7 @@ class SearchIndex:
 
 
 def bm25_text(doc: Document, number: int) -> str:
-    """What BM25 sees of a paragraph: its section heading, sub-heading and text, in the question
-    door's spelling (`qa.normalize`)."""
+    """What BM25 sees of a paragraph: headings and text, in the question door's spelling (`qa.normalize`)."""
     p = doc.paragraph(number)
     context = " ".join(x for x in (p.section, p.subsection) if x and x != p.text and not p.text.startswith(x))
     return normalize_text(f"{context} {p.text}".strip())
@@ -310,9 +308,6 @@ class DenseSearch:
 
     def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
         return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
-
-
-CappedSearch = DenseSearch  # the name it had when it only capped IVF searches
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:

@@ -48,7 +48,8 @@ def plan_year(doc) -> int | None:
     """The year a document plans for: the year in its title (2026年…政府工作报告), or in its first
     line when it has no title of its own (a file added without one is titled by its name), else the
     latest year its sections are about (which may be a far-off 2030 of a five-year plan)."""
-    first = doc.paragraphs[0].text if doc.paragraphs else ""
+    paragraphs = getattr(doc, "paragraphs", ())
+    first = paragraphs[0].text if paragraphs else ""
     for heading in (doc.title or "", first if len(first) <= 40 else ""):
         m = re.search(r"((?:19|20)\d\d)年", heading)
         if m:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from qa.index import CappedSearch, build_index, dense_index, load_index
+from qa.index import DenseSearch, build_index, dense_index, load_index
 from qa.retrieval import Retriever
 
 
@@ -38,7 +38,7 @@ def test_exact_below_the_threshold_ivf_from_it_both_find_the_brute_force_top_k(m
     monkeypatch.setattr(qa.index, "APPROXIMATE_MIN_VECTORS", 2000)
     ivf = dense_index(vectors, 48)
     assert type(ivf).__name__ == "IndexIVFFlat"
-    capped = CappedSearch(ivf, cap=64)
+    capped = DenseSearch(ivf, cap=64)
     found = capped.search(queries, len(vectors))[1]  # retrieval asks for every sentence: gets the 64 nearest
     assert found.shape == (40, 64)
     recall = np.mean([len(set(f[:10]) & set(e)) / 10 for f, e in zip(found, expected)])
@@ -56,7 +56,7 @@ def test_an_index_over_the_threshold_is_ivf_and_retrieval_still_finds_the_answer
     build = build_index(docs, embedder, index_dir, progress=False, reuse=True)
     assert json.loads((build / "manifest.json").read_text(encoding="utf-8"))["dense"] == "ivf"
     index = load_index(index_dir, docs, embedder.id)
-    assert isinstance(index.vectors_index, CappedSearch)
+    assert isinstance(index.vectors_index, DenseSearch)
     approximate = Retriever(index, embedder)
     for question in ("2023年地区生产总值是多少？", "研发投入强度", "农村居民人均可支配收入"):
         assert [h.paragraph for h in approximate.search(question, k=3)][:1] == [h.paragraph for h in exact.search(question, k=3)][:1]

@@ -8,6 +8,7 @@ from fakes import QueuedGenerator, one_report
 
 from qa.compose import Composer
 from qa.engine import Engine
+from qa.settings import Settings
 from qa.lexicon import tuning
 from qa.point_writer import check_written, complete_lines, written_lines
 from qa.points import Point, Points
@@ -109,7 +110,10 @@ def open_engine(fake_index, monkeypatch):
         if fixed:
             monkeypatch.setattr("qa.engine.select_points", lambda *a, **k: Points(points, 7, form=form))
         generator = QueuedGenerator(*replies, chunk=4)
-        return Engine(Retriever(load_index(index_dir, docs, embedder.id), embedder), generator, None), generator
+        # the selection is fixed here, so the hand-set path (no learned open ranker, whose judgement
+        # of a fake embedder's retrieval would refuse) carries it to the writer under test
+        settings = Settings(answer_core="rules")
+        return Engine(Retriever(load_index(index_dir, docs, embedder.id), embedder), generator, settings), generator
 
     return make
 

@@ -61,12 +61,18 @@ class Example:
     unit: str  # the answer's unit type ("" when unknown)
 
 
+def read(engine: Engine, item: EvalItem):
+    """The question's analysis as the engine makes it: through the question door, with its history."""
+    history = engine.door.history(list(item.history)) if item.history else None
+    return analyze(engine.door.read(engine.validate(item.question)).text, history)
+
+
 def fact_path(engine: Engine, item: EvalItem):
     """(analysis, query, hits, stats) when the engine answers `item` on its fact path, else None."""
-    analysis = analyze(engine.validate(item.question), list(item.history) or None)
+    analysis = read(engine, item)
     docs = engine.retriever.index.docs
     named = named_documents(analysis.search_text, docs)
-    if analysis.open or analysis.kind == "definition" or cross_mode(item.question, named, len(docs)):
+    if analysis.open or analysis.kind == "definition" or cross_mode(analysis.question, named, len(docs)):
         return None
     query, hits, stats = engine.retrieve(analysis, named, ())
     return analysis, query, hits, stats
@@ -141,10 +147,10 @@ def open_examples(engine: Engine, items: Iterable[EvalItem], group: str) -> list
     """The questions the engine answers with points (open kinds, definitions), labelled by paragraph."""
     out = []
     for item in items:
-        analysis = analyze(engine.validate(item.question), list(item.history) or None)
+        analysis = read(engine, item)
         docs = engine.retriever.index.docs
         named = named_documents(analysis.search_text, docs)
-        if not (analysis.open or analysis.kind == "definition") or cross_mode(item.question, named, len(docs)):
+        if not (analysis.open or analysis.kind == "definition") or cross_mode(analysis.question, named, len(docs)):
             continue
         query, hits, stats = engine.retrieve(analysis, named, (), k=OPEN_DEPTH)
         labels = [int(item.answerable and h.paragraph in item.paragraphs) for h in hits]
