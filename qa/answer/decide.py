@@ -25,6 +25,7 @@ from .candidates import Candidate, candidates
 from .checks import fromto_problem, topic_problem, unit_type_problem
 from .features import NAMES, QuestionContext, feature_rows, question_context
 from .models import AnswerModels, answer_signals
+from .units import FIGURE, asked_type
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ def learned_selection(models: AnswerModels, stats: CorpusStats, query: Query, hi
     p_answer = float(models.answerability.predict(np.asarray([signals]))[0]) if len(scored.candidates) else 0.0
     missing = near_miss(spans, analysis) if spans else ""
     said = "".join(s for _, s in spans)
-    keys = key_terms({t: w for t, w in scored.context.terms.items() if t in stats.idf})
-    probs, sure = scored.context.unit_probs, models.unit_check
+    keys = [k for k in key_terms({t: w for t, w in scored.context.terms.items() if t in stats.idf}) if not FIGURE.search(k)]  # a figure names no topic
+    named = asked_type(analysis.question)
+    probs, sure = ({named: 1.0} if named else scored.context.unit_probs), models.unit_check
     unit = (unit_type_problem(probs, said, sure) or topic_problem(probs, said, keys, sure) or fromto_problem(analysis.kind, said)) if spans else ""
     paragraphs = [stats.docs[e.doc].paragraph(e.paragraph) for e, _ in spans]
     other_places = places_not_in(stats, analysis, [f"{p.section} {p.subsection} {p.text}" for p in paragraphs]) + names_not_in(analysis, [p.text for p in paragraphs])
@@ -92,7 +94,11 @@ def learned_selection(models: AnswerModels, stats: CorpusStats, query: Query, hi
         decision = f"near miss: the documents do not give {unit or missing}"
     else:
         decision = ""
+    near = (unit or missing) if p_answer >= models.threshold else ""
+    rules = scored.context.rules
+    if decision and not near and rules.near_miss and rules.why_refused.startswith("near miss"):
+        spans, near = rules.spans, rules.near_miss  # the hand-set check found the neighbouring measure: show what the documents hold
     return Selection(
-        query=query, analysis=analysis, evidence=evidence, spans=spans, absent=(), near_miss=(unit or missing) if p_answer >= models.threshold else "",
+        query=query, analysis=analysis, evidence=evidence, spans=spans, absent=(), near_miss=near,
         other_places=other_places, decision=decision, confidence=p_answer,
     )

@@ -79,12 +79,13 @@ def fact_path(engine: Engine, item: EvalItem):
 
 
 def gold_unit(item: EvalItem, stats: CorpusStats) -> str:
-    """The unit type of a question's answer, read where its gold paragraph states it ("" if none)."""
+    """The unit type of a question's answer, read where its gold paragraph states it: "none" for an
+    answer without a figure (a name), "" for a question without a gold answer."""
     if not item.answerable or not item.must_include:
         return ""
     doc = stats.docs[item.doc] if item.doc in stats.docs else next(iter(stats.docs.values()))
     sources = [doc.paragraph(n).text for n in item.paragraphs if 1 <= n <= len(doc.paragraphs)]
-    return type_in_source(item.must_include[0], sources)
+    return type_in_source(item.must_include[0], sources) or "none"  # a name, a phrase: no figure is asked
 
 
 def label(item: EvalItem, c: Candidate, years: int = 1) -> int:

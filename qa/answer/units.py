@@ -28,7 +28,7 @@ _UNITS: tuple[tuple[str, str], ...] = (
     ("year", r"年"),
     ("count", r"(?:亿|万|千)?(?:个|家|项|座|条|所|辆|台|套|艘|部|张|批|户|件|处|栋|只|头|架|列|场|次|宗|款|棵|株|种|支|轮|份|间|床)"),
 )
-_UNIT_RE = re.compile("|".join(f"(?P<{t}>{p})" for t, p in _UNITS))
+_UNIT_RE = re.compile("(?:余|多)?(?:" + "|".join(f"(?P<{t}>{p})" for t, p in _UNITS) + ")")  # 40余个: about 40, still a count
 FIGURE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)")
 ORDINAL = re.compile(r"第\s*[一二三四五六七八九十\d]+|首位|首个|前\s*[一二三四五六七八九十\d]+")
 
@@ -52,8 +52,8 @@ def figure_types(text: str) -> list[Figure]:
             out.append(Figure(m.group(1), "", "rank", m.start(), m.end()))
             continue
         unit = _UNIT_RE.match(text, m.end())
-        if unit:
-            kind = unit.lastgroup or "other"
+        if unit and unit.lastgroup:
+            kind = unit.lastgroup
             if kind == "year" and not re.fullmatch(r"(?:19|20)\d\d", m.group(1)):
                 kind = "other"  # 3年 is a duration, not a year; counted with bare figures
             out.append(Figure(m.group(1), unit.group(0), kind, m.start(), unit.end()))
@@ -86,3 +86,16 @@ def answer_type(text: str) -> str:
         return "rank"
     found = [f for f in figure_types(text) if f.type != "year"]
     return found[0].type if found else ""
+
+
+ASKED = re.compile(r"(?<!第)(?:多少|几)\s*((?:亿|万|千|百)?(?:[^\s，。？?、]{1,3}))")
+
+
+def asked_type(question: str) -> str:
+    """The unit type a question names after 多少/几 (多少名 → people, 多少亿元 → money), "" when it
+    names none: the question's own words, which the unit check takes over the model's guess."""
+    for m in ASKED.finditer(question):
+        found = figure_types("1" + m.group(1))
+        if found and found[0].type not in ("other", "year"):
+            return found[0].type
+    return ""

@@ -72,3 +72,13 @@ def test_a_bare_gold_figure_takes_the_unit_its_source_writes():
     assert type_in_source("33757.93", ["全市地区生产总值达到33757.93亿元，增长5%"]) == "money"
     assert type_in_source("西部第一|第一", ["铁路路网密度居西部第一"]) == "rank"
     assert type_in_source("2.93", ["城乡居民收入比缩小到2.93"]) == "other"
+
+
+def test_the_unit_a_question_names_after_its_question_word():
+    from qa.answer.units import asked_type
+
+    assert asked_type("去年为多少名困难群众发放了临时救助资金？") == "people"  # not money: 资金 is the topic
+    assert asked_type("去年GDP达到了多少亿元？") == "money"
+    assert asked_type("运营里程有多少公里？") == "length"
+    assert asked_type("经济总量有多大？") == "" and asked_type("在全省排第几？") == ""
+    assert figure_types("组织40余个经贸团")[0].type == "count"
