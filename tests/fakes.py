@@ -41,3 +41,16 @@ def paragraph_hit(doc, n: int, score: float = 1.0, meaning: float = 0.9):
     p = doc.paragraph(n)
     sentences = tuple(SentenceHit(i, 0, s, meaning) for i, s in enumerate(p.text.split("。")) if s)
     return Hit(doc.id, n, score, p.text, p.section, p.year, 0.9, 1.0, sentences)
+
+
+def folder_engine(folder, embedder, index_dir):
+    """An extractive Engine over the documents of `folder`, indexed into `index_dir` by `embedder`."""
+    from qa.corpus import load_corpus
+    from qa.engine import Engine
+    from qa.index import build_index, load_index
+    from qa.retrieval import Retriever
+    from qa.settings import Settings
+
+    docs = load_corpus(folder)
+    build_index(docs, embedder, index_dir, progress=False)
+    return Engine(Retriever(load_index(index_dir, docs, embedder.id), embedder), None, Settings())

