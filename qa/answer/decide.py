@@ -19,13 +19,14 @@ import numpy as np
 
 from ..analysis import Analysis
 from ..evidence import Evidence, Selection, key_terms
+from ..numbers import FIGURE
 from ..refusal import names_not_in, near_miss, places_not_in
 from ..retrieval import CorpusStats, Hit, Query
 from .candidates import Candidate, candidates
 from .checks import fromto_problem, topic_problem, unit_type_problem
 from .features import NAMES, QuestionContext, feature_rows, question_context
 from .models import AnswerModels, answer_signals
-from .units import FIGURE, asked_type
+from .units import asked_type
 
 
 @dataclass(frozen=True)

@@ -63,28 +63,24 @@ def unit_probs_oof(examples: list[Example]) -> list[dict[str, float]]:
 
 @dataclass
 class Table:
-    """Feature rows of every candidate, with labels and the question each belongs to. `y` is what
-    the ranker learns; `right` whether a span answers (what the answerability model learns; the
-    same spans today)."""
+    """Feature rows of every candidate, with labels (the candidate answers) and the question each belongs to."""
 
     x: np.ndarray
     y: np.ndarray
     question: np.ndarray  # example index of each row
     groups: list[str]  # report of each example
-    right: np.ndarray | None = None
 
 
 def build_table(examples: list[Example], unit_probs: list[dict[str, float]]) -> Table:
-    xs, ys, qs, rights = [], [], [], []
+    xs, ys, qs = [], [], []
     for i, (e, probs) in enumerate(zip(examples, unit_probs)):
         ctx = question_context(e.stats, e.query, e.hits, e.analysis, probs)
         rows = feature_rows(ctx, e.candidates, e.stats)
         xs += rows
         ys += e.labels  # every right span (training on the tightest only cost 0.885 → 0.825 top-1, measured)
-        rights += e.labels
         qs += [i] * len(rows)
     x = np.asarray(xs, dtype=np.float64).reshape(len(xs), len(NAMES))
-    return Table(x, np.asarray(ys), np.asarray(qs), [e.group for e in examples], np.asarray(rights))
+    return Table(x, np.asarray(ys), np.asarray(qs), [e.group for e in examples])
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, c: float = 1.0, balanced: bool = False) -> LinearModel:
@@ -109,8 +105,7 @@ def top1(table: Table, scores: np.ndarray, examples: list[Example]) -> tuple[flo
     right = []
     for i, e in enumerate(examples):
         rows = np.flatnonzero(table.question == i)
-        judged = table.right if table.right is not None else table.y
-        right.append(bool(len(rows)) and bool(judged[rows[np.argmax(scores[rows])]]))
+        right.append(bool(len(rows)) and bool(table.y[rows[np.argmax(scores[rows])]]))
     answerable = [r for r, e in zip(right, examples) if e.item.answerable]
     return (sum(answerable) / len(answerable) if answerable else 0.0), right
 
@@ -222,10 +217,7 @@ def fit_all(examples: list[Example], data_sha256: str, log=print, open_examples:
     threshold, margin, cv = choose_threshold(p, right, answerable)
     log(f"kept {family}; answerability threshold {threshold:.4f} (margin {margin:.4f}); cross-validated: {cv}")
     ranker = fit_boosted(table.x, table.y) if family == "lightgbm" else fit_linear(table.x, table.y)
-    full_sig = signals(table, ranker.predict(table.x), len(examples))
-    _, full_right = top1(table, ranker.predict(table.x), examples)
     answer_model = fit_linear(sig, np.asarray(right, dtype=int), c=0.5)  # fitted on out-of-fold signals: as scores will be on new reports
-    del full_sig, full_right
     units = fit_units([e.analysis.search_text or e.item.question for e in examples if e.unit], [e.unit for e in examples if e.unit])
     meta = {
         "ranker_family": family, "families": {f: round(r[0], 4) for f, r in results.items()}, "unit_cv_accuracy": round(float(unit_acc), 4),

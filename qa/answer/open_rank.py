@@ -16,15 +16,15 @@ import numpy as np
 
 from ..analysis import Analysis
 from ..evidence import _covered, shared_phrase
+from ..corpus import SUB_HEADING as SUBHEADING
+from ..numbers import FIGURE
+from ..outline import SENTENCE
+from ..outline import SERIES_ITEM as SERIES
 from ..retrieval import CorpusStats, Hit, Query
 
 OPEN_DEPTH = 12  # paragraphs retrieved for an open question: the open ranker re-ranks them
 OPEN_KINDS = ("list", "plan", "achievement", "problem", "summary", "compare-years", "definition", "fact", "name")
-SUBHEADING = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
-SERIES = re.compile(r"^[一二三四五六七八九十]是")
-FIGURE = re.compile(r"\d+(?:\.\d+)?")
-SENTENCE = re.compile(r"(?<=[。；！？])")
-COUNT = re.compile(r"([两二三四五六七八九十]|\d+)(?:个|大|项|条)?(?:方面|部分|任务|重点|领域|举措|工作|突破|提升)")
+COUNT = re.compile(r"([两二三四五六七八九十]|\d+)(?:个|大|项|条)?(?:方面|部分|任务|重点|领域|举措|工作)")
 CN = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 OPEN_NAMES = (

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..numbers import FIGURE
+
 UNIT_TYPES = ("money", "percent", "people", "length", "area", "weight", "count", "times", "energy", "rank", "year", "other")
 
 # Unit words after a figure (a magnitude 万/亿/千 may come first). Longest first within each type.
@@ -29,7 +31,6 @@ _UNITS: tuple[tuple[str, str], ...] = (
     ("count", r"(?:亿|万|千)?(?:个|家|项|座|条|所|辆|台|套|艘|部|张|批|户|件|处|栋|只|头|架|列|场|次|宗|款|棵|株|种|支|轮|份|间|床)"),
 )
 _UNIT_RE = re.compile("(?:余|多)?(?:" + "|".join(f"(?P<{t}>{p})" for t, p in _UNITS) + ")")  # 40余个: about 40, still a count
-FIGURE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)")
 ORDINAL = re.compile(r"第\s*[一二三四五六七八九十\d]+|首位|首个|前\s*[一二三四五六七八九十\d]+")
 
 
@@ -49,16 +50,16 @@ def figure_types(text: str) -> list[Figure]:
     out = []
     for m in FIGURE.finditer(text):
         if text[max(0, m.start() - 1) : m.start()] == "第":
-            out.append(Figure(m.group(1), "", "rank", m.start(), m.end()))
+            out.append(Figure(m.group(0), "", "rank", m.start(), m.end()))
             continue
         unit = _UNIT_RE.match(text, m.end())
         if unit and unit.lastgroup:
             kind = unit.lastgroup
-            if kind == "year" and not re.fullmatch(r"(?:19|20)\d\d", m.group(1)):
+            if kind == "year" and not re.fullmatch(r"(?:19|20)\d\d", m.group(0)):
                 kind = "other"  # 3年 is a duration, not a year; counted with bare figures
-            out.append(Figure(m.group(1), unit.group(0), kind, m.start(), unit.end()))
+            out.append(Figure(m.group(0), unit.group(0), kind, m.start(), unit.end()))
         else:
-            out.append(Figure(m.group(1), "", "other", m.start(), m.end()))
+            out.append(Figure(m.group(0), "", "other", m.start(), m.end()))
     return out
 
 
