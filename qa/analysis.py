@@ -39,6 +39,12 @@ class Analysis:
     named_set: str = ""
     count: int | None = None
     followup: bool = False
+    translation: str = ""  # an English question's glossary terms in Chinese
+
+    @property
+    def reading(self) -> str:
+        """The question as the models read it: its own words, and an English one's translation."""
+        return f"{self.question} {self.translation}".strip()
 
     @property
     def open(self) -> bool:
@@ -64,22 +70,29 @@ def _has(question: str, cue: str) -> bool:
     return cue in question
 
 
+def _word_pattern(english: str) -> re.Pattern:
+    """An entry as whole words (a plural allowed): “port” is not found in “report”."""
+    before = r"(?<![a-z0-9])" if english[:1].isalnum() else ""
+    after = r"(?:s|es)?(?![a-z0-9])" if english[-1:].isalnum() else ""
+    return re.compile(before + re.escape(english) + after)
+
+
 @lru_cache(maxsize=1)
-def _glossary() -> tuple[tuple[str, str], ...]:
+def _glossary() -> tuple[tuple[re.Pattern, str], ...]:
     """English → Chinese terms, longest first so that phrases win over their words."""
     terms = load_data("glossary.toml")["terms"]
-    return tuple(sorted(terms.items(), key=lambda kv: -len(kv[0])))
+    return tuple((_word_pattern(k), v) for k, v in sorted(terms.items(), key=lambda kv: -len(kv[0])))
 
 
 def translate_terms(question: str) -> str:
     """The Chinese terms of the glossary entries an English question contains, in order."""
     text = question.lower()
     found: list[tuple[int, str]] = []
-    for english, chinese in _glossary():
-        pos = text.find(english)
-        if pos >= 0:
-            found.append((pos, chinese))
-            text = text[:pos] + " " * len(english) + text[pos + len(english) :]
+    for pattern, chinese in _glossary():
+        match = pattern.search(text)
+        if match:
+            found.append((match.start(), chinese))
+            text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
     for year in re.finditer(r"\b((?:19|20)\d\d)\b", question):
         found.append((year.start(), f"{year.group(1)}年"))
     return " ".join(c for _, c in sorted(found))
@@ -143,5 +156,5 @@ def analyze(question: str, history: Sequence[dict] | None = None) -> Analysis:
         kind = "definition"
     return Analysis(
         question=question, kind=kind, measures=detect_measures(search), language="en" if english else "zh",
-        search_text=search, named_set=name, count=count, followup=followup,
+        search_text=search, named_set=name, count=count, followup=followup, translation=translated,
     )

@@ -29,6 +29,7 @@ class Composer:
         self.near_miss = load_template("near_miss", prompts_dir)
         self.points_lead = load_template("points_lead", prompts_dir)
         self.parts_lead = load_template("parts_lead", prompts_dir)
+        self.items_lead = load_template("items_lead", prompts_dir)
         self.points_system = load_template("points_system", prompts_dir)
         self.points_user = load_template("points", prompts_dir)
         self.points_example = [
@@ -70,7 +71,11 @@ class Composer:
         """“根据文档，相关要点共N条…” (or a report's parts): the line above the points."""
         shown = len(found.points)
         total = max(found.total, shown)
-        return self.parts_lead.render(total=total) if found.form == "parts" else self.points_lead.render(shown=shown, total=total)
+        if found.form == "parts":
+            return self.parts_lead.render(total=total)
+        if found.form == "items" and shown == total:  # an enumeration of the report, whole (`qa.answer.parts`)
+            return self.items_lead.render(total=total)
+        return self.points_lead.render(shown=shown, total=total)
 
     def point_lines(self, found: Points) -> list[str]:
         """One numbered point a line, each ending with its citation."""

@@ -20,7 +20,10 @@ from typing import Callable, Iterator, Sequence
 from .analysis import Analysis, analyze
 from .answer.decide import learned_selection
 from .answer.models import AnswerModels, load_models
-from .answer.open_rank import OPEN_DEPTH, rank_open
+from .answer.open_rank import OPEN_DEPTH, OPEN_NAMES, rank_open
+from .answer.definitions import DEF_NAMES, best_definition
+from .answer.features import NAMES
+from .answer.parts import PART_NAMES, best_part, part_points
 from .compose import Composer
 from .cross import asked_value, cross_mode, cross_rows, satisfies
 from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # noqa: F401 - QuestionError re-exported
@@ -30,7 +33,7 @@ from .lexicon import tuning
 from .live_store import EMPTY_LIBRARY
 from .normalize import QuestionDoor
 from .point_writer import check_written, complete_lines
-from .points import select_points, verify_points
+from .points import Point, Points, select_points, verify_points
 from .retrieval import Retriever
 from .routing import check_scope, named_documents, without_names
 from .settings import Settings
@@ -137,6 +140,11 @@ class Engine:
             return
         is_open = analysis.open or analysis.kind == "definition"
         query, hits, stats = self.retrieve(analysis, named, scope, k=OPEN_DEPTH if is_open and self.models is not None else None)
+        part = self.whole_part(analysis, query, hits, stats)
+        if part is not None:
+            timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
+            yield Event(answer=self._finish(self.compose.points(part), None, timings, "extractive", kind=analysis.kind))
+            return
         if is_open:
             yield from self._open_answer(analysis, query, hits, stats, timings, started, should_stop)
             return
@@ -181,6 +189,29 @@ class Engine:
         if self.models is not None:
             return learned_selection(self.models, stats, query, hits, analysis)
         return select_evidence(stats, query, hits, analysis)
+
+    def whole_part(self, analysis: Analysis, query, hits, stats):
+        """The checked items of the enumeration that answers a question about a whole part, when
+        the parts model is sure enough (`qa.answer.parts`); else None."""
+        if self.models is None or self.models.parts_ranker is None or not hits:
+            return None
+        part, p = best_part(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
+        if part is None or p < self.models.parts_threshold:
+            return None
+        kept, problems = verify_points(part_points(part, tuning()["points"]["max_chars"]).points, stats)
+        log.info("answering %r with the %d items of paragraphs %s (P=%.2f)", analysis.question[:80], len(part.items), part.items, p)
+        return Points(kept, len(part.items), form="items") if kept and not problems else None
+
+    def definition(self, analysis: Analysis, query, hits, stats):
+        """The checked sentence that spells out the name a definition question asks about, when the
+        definition model is sure enough (`qa.answer.definitions`); else None."""
+        if analysis.kind != "definition" or self.models is None or self.models.definition_ranker is None:
+            return None
+        sentence, p = best_definition(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
+        if sentence is None or p < self.models.definition_threshold:
+            return None
+        kept, problems = verify_points((Point(sentence.doc, sentence.paragraph, sentence.text.rstrip("。")),), stats)
+        return Points(kept, 1, form="set") if kept and not problems else None
 
     def validate(self, question: str) -> str:
         if not isinstance(question, str):
@@ -235,6 +266,11 @@ class Engine:
         the checked extractive points, or (for the kinds of `model_open_kinds`) the model's
         rewrite of them, each line verified against its source point (a report's parts are headings:
         nothing to shorten)."""
+        spelled = self.definition(analysis, query, hits, stats)
+        if spelled is not None:
+            timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
+            yield Event(answer=self._finish(self.compose.points(spelled), None, timings, "extractive", kind=analysis.kind))
+            return
         if self.models is not None:
             hits, p_best = rank_open(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
             if p_best < self.models.open_threshold:
@@ -335,8 +371,13 @@ class Engine:
 
 @lru_cache(maxsize=1)
 def shipped_models() -> AnswerModels:
-    """The answer models that ship with the package (loaded once per process)."""
-    return load_models()
+    """The answer models that ship with the package (loaded once per process), refused when they
+    were fitted on other features than the code computes (a stale file: retrain)."""
+    models = load_models()
+    stale = [name for name, have, want in (("open", models.open_features, OPEN_NAMES), ("parts", models.parts_features, PART_NAMES), ("definition", models.definition_features, DEF_NAMES)) if have and have != want]
+    if models.features != NAMES or stale:
+        raise ValueError(f"qa/data/answer_model.json was fitted on other features ({', '.join(stale) or 'fact'}): rerun scripts/train_answer.py")
+    return models
 
 
 def _ms(since: float) -> float:

@@ -33,7 +33,7 @@ from .retrieval import Retriever
 
 
 LIST_NUMBER = re.compile(r"(?m)^\s*\d+\.\s")
-OPEN_LEAD = re.compile(r"共有?\d+(?:条|个部分)|列出\d+条|共查阅\d+份报告|\d+份报告(?:中|的)|\d+份(?:有|符合)")
+OPEN_LEAD = re.compile(r"共有?\d+(?:条|个部分|个方面)|列出\d+条|共查阅\d+份报告|\d+份报告(?:中|的)|\d+份(?:有|符合)")
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -47,7 +47,7 @@ class Points:
     points: tuple[Point, ...]
     total: int
     why_refused: str = ""
-    form: str = "paragraph"  # parts, section, set, paragraph
+    form: str = "paragraph"  # parts, items (an enumeration, `qa.answer.parts`), section, set, paragraph
 
 
 def _sentences(text: str) -> list[str]:

@@ -41,11 +41,22 @@ def source_of(doc: str) -> Path:
     return own if own.exists() else ROOT / "seeds" / f"{doc}.txt"
 
 
+def _cached(path: Path, by_doc: dict) -> tuple[list, list, set]:
+    """The examples kept in `path`, less those of questions no longer in the training files."""
+    kept = pickle.loads(path.read_bytes())
+    found, found_open = kept[0], kept[1]
+    current = {(item.source, item.id) for items in by_doc.values() for item in items}
+    found = [e for e in found if (e.item.source, e.item.id) in current]
+    found_open = [e for e in found_open if (e.item.source, e.item.id) in current]
+    seen = set(kept[2]) & current if len(kept) > 2 else {(e.item.source, e.item.id) for e in [*found, *found_open]}
+    return found, found_open, seen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "data" / "answer_model.json")
     parser.add_argument("--sample", type=int, default=0, help="only this many reports (a quick run)")
-    parser.add_argument("--examples", type=Path, help="keep the retrieved examples in this pickle and reuse them when it exists (refitting without retrieving again)")
+    parser.add_argument("--examples", type=Path, help="keep the retrieved examples in this pickle and reuse them when it exists (only new questions are retrieved)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
@@ -54,17 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     embedder = build_embedder(settings)
     by_doc = training_items(files, SEED)
     docs = sorted(by_doc)[: args.sample] if args.sample else sorted(by_doc)
-    found, found_open = [], []
-    if args.examples and args.examples.exists():
-        found, found_open = pickle.loads(args.examples.read_bytes())
-        docs = []
+    found, found_open, seen = [], [], set()
+    if args.examples and args.examples.exists():  # reuse what was retrieved; retrieve only new questions
+        found, found_open, seen = _cached(args.examples, by_doc)
     for doc in docs:
+        todo = [item for item in by_doc[doc] if (item.source, item.id) not in seen]
+        if not todo:
+            continue
         engine = report_engine(source_of(doc), settings, embedder, None, ROOT / ".cache" / "report-index")
-        found += examples(engine, by_doc[doc], doc)
-        found_open += open_examples(engine, by_doc[doc], doc)
+        found += examples(engine, todo, doc)
+        found_open += open_examples(engine, todo, doc)
+        seen |= {(item.source, item.id) for item in todo}
         print(f"{doc}: {len(found)} fact and {len(found_open)} open questions so far ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    if args.examples and not args.examples.exists():
-        args.examples.write_bytes(pickle.dumps((found, found_open)))
+    if args.examples:
+        args.examples.write_bytes(pickle.dumps((found, found_open, seen)))
     models = fit_all(found, data_hash(files) if not args.sample else f"sample:{args.sample}", open_examples=found_open)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     models.save(args.out)

@@ -58,6 +58,13 @@ def test_english_questions_get_chinese_terms_and_years():
     assert a.terms(("what", "地区生产总值", "growth")) == ("地区生产总值",)
 
 
+def test_glossary_entries_are_whole_words_and_what_the_models_read():
+    assert "港口" not in translate_terms("What does the report say about support for exports?")  # port ⊄ report
+    assert "高速公路" in translate_terms("How long are the expressways now?")  # a plural is the word
+    english = analyze("How many kilometres of rural roads were built?")
+    assert "多少公里" in english.reading and analyze("去年新建了多少公里农村公路？").reading == "去年新建了多少公里农村公路？"
+
+
 def test_follow_up_takes_the_topic_but_not_the_years_of_the_earlier_question():
     history = [{"role": "user", "content": "2023年建成了多少个未来社区？"}, {"role": "assistant", "content": "35个[10]"}]
     a = analyze("那今年呢？", history)

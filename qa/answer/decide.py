@@ -80,7 +80,7 @@ def learned_selection(models: AnswerModels, stats: CorpusStats, query: Query, hi
     missing = near_miss(spans, analysis) if spans else ""
     said = "".join(s for _, s in spans)
     keys = [k for k in key_terms({t: w for t, w in scored.context.terms.items() if t in stats.idf}) if not FIGURE.search(k)]  # a figure names no topic
-    named = asked_type(analysis.question)
+    named = asked_type(analysis.reading)
     probs, sure = ({named: 1.0} if named else scored.context.unit_probs), models.unit_check
     unit = (unit_type_problem(probs, said, sure) or topic_problem(probs, said, keys, sure) or fromto_problem(analysis.kind, said)) if spans else ""
     paragraphs = [stats.docs[e.doc].paragraph(e.paragraph) for e, _ in spans]

@@ -21,6 +21,9 @@ from ..evidence import term_weights
 from .features import NAMES, feature_rows, question_context
 from .models import SIGNAL_NAMES, AnswerModels, BoostedModel, LinearModel, UnitModel, answer_signals, char_grams
 from .open_rank import OPEN_NAMES, open_features
+from .definitions import DEF_NAMES, asked_name, definition_features, definition_sentences
+from .parts import PART_NAMES, candidate_parts, part_features, part_label
+from ..evaluation import includes
 from .training import Example, OpenExample, gold_unit, label
 from .units import UNIT_TYPES
 
@@ -193,6 +196,122 @@ def fit_open(examples: list[OpenExample], log=print) -> tuple[object, float, dic
     return model, threshold, meta
 
 
+def _wants_oof(examples: list, wants: list[bool]) -> list[float]:
+    """Each question's probability of asking for a whole part, from a model that never saw its report."""
+    out = [0.0] * len(examples)
+    for g in sorted({e.group for e in examples}):
+        train = [i for i, e in enumerate(examples) if e.group != g]
+        model = fit_units([examples[i].analysis.reading for i in train], ["part" if wants[i] else "none" for i in train])
+        for i, e in enumerate(examples):
+            if e.group == g:
+                out[i] = model.probs(e.analysis.reading).get("part", 0.0)
+    return out
+
+
+def _parts_table(examples: list, wants: list[float]) -> Table:
+    xs, ys, qs = [], [], []
+    for i, e in enumerate(examples):
+        parts = candidate_parts(e.stats, e.hits)
+        xs.append(part_features(parts, e.stats, e.query, e.hits, e.analysis, term_weights(e.stats, e.query.terms), wants[i]))
+        gold = set(e.item.paragraphs) if e.item.answerable else set()
+        ys += [part_label(p, gold) for p in parts]
+        qs += [i] * len(parts)
+    x = np.vstack(xs) if xs else np.zeros((0, len(PART_NAMES)))
+    return Table(x, np.asarray(ys), np.asarray(qs), [e.group for e in examples])
+
+
+def fit_parts(examples: list, log=print) -> tuple[object, float, dict]:
+    """The parts ranker (the better family by leave-one-report-out top-1 on the questions a part
+    answers) and the probability above which a part answers: a part used where none is right costs
+    as much as a right one gains."""
+    wants = [any(part_label(p, set(e.item.paragraphs)) for p in candidate_parts(e.stats, e.hits)) if e.item.answerable else False for e in examples]
+    table = _parts_table(examples, _wants_oof(examples, wants))
+    log(f"parts: {len(examples)} questions, {len(table.y)} enumerations, {sum(wants)} questions a part answers")
+    if sum(wants) < 2:  # a small sample may hold none: no parts model, the open path answers
+        return None, None, 1.0, {"parts_questions": sum(wants)}
+    family, results, threshold = _ranked_family(table, PART_NAMES, wants, 100, log, "parts ranker")
+    _, p, right = results[family]
+    below = p[p < threshold]
+    used = p >= threshold
+    cv = {
+        "part_questions_answered_right": round(float(sum(u and r for u, r, w in zip(used, right, wants) if w) / max(sum(wants), 1)), 4),
+        "other_questions_given_a_part": round(float(sum(u for u, w in zip(used, wants) if not w) / max(len(wants) - sum(wants), 1)), 4),
+        "wrong_parts": int(sum(u and not r for u, r in zip(used, right))),
+    }
+    log(f"kept {family}; parts threshold {threshold:.4f} (margin {threshold - below.max() if len(below) else 0:.4f}); cross-validated: {cv}")
+    model = fit_boosted(table.x, table.y, PART_NAMES, 100) if family == "lightgbm" else fit_linear(table.x, table.y)
+    question_model = fit_units([e.analysis.reading for e in examples], ["part" if w else "none" for w in wants])
+    meta = {"parts_family": family, "parts_families": {f: round(r[0], 4) for f, r in results.items()}, "parts_cv": cv, "parts_questions": sum(wants)}
+    return model, question_model, threshold, meta
+
+
+def _ranked_family(table: Table, names: tuple[str, ...], wants: list[bool], rounds: int, log, what: str):
+    """Leave-one-report-out scores of both families, and the better one with its threshold: the
+    family whose answers above its threshold gain most (+1 right, −1 wrong), as it will be used."""
+    row_groups = np.asarray(table.groups)[table.question]
+    rows = [np.flatnonzero(table.question == i) for i in range(len(wants))]
+    results = {}
+    for family in ("lightgbm", "linear"):
+        scores = np.zeros(len(table.y))
+        for g in sorted(set(table.groups)):
+            test = row_groups == g
+            if not table.y[~test].any():
+                continue
+            model = fit_boosted(table.x[~test], table.y[~test], names, rounds) if family == "lightgbm" else fit_linear(table.x[~test], table.y[~test])
+            scores[test] = model.predict(table.x[test])
+        right = [bool(len(r)) and bool(table.y[r[np.argmax(scores[r])]]) for r in rows]
+        p = np.asarray([scores[r].max() if len(r) else 0.0 for r in rows])
+        acc = sum(r for r, w in zip(right, wants) if w) / max(sum(wants), 1)
+        results[family] = (acc, p, right)
+        log(f"{what} {family}: leave-one-report-out top-1 on the questions it can answer {acc:.3f}")
+    thresholds = {f: _utility_threshold(r[1], r[2]) for f, r in results.items()}
+    gain = {f: sum(1 if ok else -1 for q, ok in zip(results[f][1], results[f][2]) if q >= thresholds[f]) for f in results}
+    log(f"{what}: gain above the threshold {gain}")
+    family = max(results, key=lambda f: (gain[f], results[f][0]))
+    return family, results, thresholds[family]
+
+
+def fit_definitions(examples: list[OpenExample], log=print) -> tuple[object, float, dict]:
+    """The definition sentence ranker and the probability above which its sentence answers (else
+    the open path does): a wrong sentence costs as much as a right one gains."""
+    chosen = [e for e in examples if e.analysis.kind == "definition"]
+    xs, ys, qs = [], [], []
+    for i, e in enumerate(chosen):
+        name = asked_name(e.analysis)
+        sentences = definition_sentences(e.stats, e.hits, name)
+        xs.append(definition_features(sentences, e.stats, e.hits, e.analysis, term_weights(e.stats, e.query.terms), name))
+        ys += [_holds(e.item, s.text) for s in sentences]
+        qs += [i] * len(sentences)
+    table = Table(np.vstack(xs) if xs else np.zeros((0, len(DEF_NAMES))), np.asarray(ys), np.asarray(qs), [e.group for e in chosen])
+    wants = [bool(table.y[table.question == i].any()) for i in range(len(chosen))]
+    log(f"definitions: {len(chosen)} questions, {len(table.y)} sentences, {sum(wants)} with a sentence that spells the name out")
+    if sum(wants) < 2:  # a small sample may hold none: no definition model, the open path answers
+        return None, 1.0, {"definition_questions": sum(wants)}
+    family, results, threshold = _ranked_family(table, DEF_NAMES, wants, 100, log, "definition ranker")
+    _, p, right = results[family]
+    used = p >= threshold
+    cv = {"answered_right": round(float(np.mean([u and r for u, r in zip(used, right)])), 4), "wrong": int(sum(u and not r for u, r in zip(used, right)))}
+    log(f"kept {family}; definition threshold {threshold:.4f}; cross-validated: {cv}")
+    model = fit_boosted(table.x, table.y, DEF_NAMES, 100) if family == "lightgbm" else fit_linear(table.x, table.y)
+    return model, threshold, {"definition_family": family, "definition_families": {f: round(r[0], 4) for f, r in results.items()}, "definition_cv": cv}
+
+
+def _holds(item, text: str) -> int:
+    """1 when `text` alone is a right answer: every `must_include` group, or `min_hits` of `any_of`."""
+    if not item.answerable:
+        return 0
+    if item.must_include:
+        return int(all(includes(text, m) for m in item.must_include))
+    return int(bool(item.any_of) and sum(includes(text, m) for m in item.any_of) >= item.min_hits)
+
+
+def _utility_threshold(p: np.ndarray, right: list[bool], floor: float = 0.5) -> float:
+    """The probability at or above which answering gains most: +1 a right answer, −1 a wrong one."""
+    candidates = [float(t) for t in np.unique(np.round(p, 4)) if t >= floor] or [1.0]
+    utility = [sum(1 if r else -1 for q, r in zip(p, right) if q >= t) for t in candidates]
+    return candidates[int(np.argmax(utility))]
+
+
 def fit_all(examples: list[Example], data_sha256: str, log=print, open_examples: list[OpenExample] = ()) -> AnswerModels:
     """Fit every model, report leave-one-report-out figures, and return the final models."""
     for e in examples:
@@ -227,4 +346,11 @@ def fit_all(examples: list[Example], data_sha256: str, log=print, open_examples:
     }
     open_model, open_threshold, open_meta = fit_open(list(open_examples), log)
     meta.update(open_meta)
-    return AnswerModels(tuple(NAMES), units, ranker, answer_model, threshold, UNIT_CHECK, tuple(OPEN_NAMES), open_model, open_threshold, data_sha256, meta)
+    parts_model, parts_question, parts_threshold, parts_meta = fit_parts([*examples, *open_examples], log)
+    meta.update(parts_meta)
+    definition_model, definition_threshold, definition_meta = fit_definitions(list(open_examples), log)
+    meta.update(definition_meta)
+    return AnswerModels(
+        tuple(NAMES), units, ranker, answer_model, threshold, UNIT_CHECK, tuple(OPEN_NAMES), open_model, open_threshold, data_sha256, meta,
+        tuple(PART_NAMES), parts_model, parts_threshold, parts_question, tuple(DEF_NAMES), definition_model, definition_threshold,
+    )

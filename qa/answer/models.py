@@ -117,6 +117,13 @@ class AnswerModels:
     open_threshold: float  # answer an open question when its best paragraph's probability is ≥ this
     data_sha256: str
     meta: dict
+    parts_features: tuple[str, ...] = ()
+    parts_ranker: Any = None  # enumerations of a document: does this one answer a whole-part question? (qa/answer/parts.py)
+    parts_threshold: float = 1.0  # answer with a part when its probability is ≥ this
+    parts_question: Any = None  # UnitModel over the classes part / none: does a question ask for a whole part?
+    definition_features: tuple[str, ...] = ()
+    definition_ranker: Any = None  # sentences: does this one spell out the name a definition asks about? (qa/answer/definitions.py)
+    definition_threshold: float = 1.0
 
     def rank(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
         return self.ranker.predict(np.asarray(rows, dtype=np.float64)) if len(rows) else np.zeros(0)
@@ -127,6 +134,8 @@ class AnswerModels:
             "answerability": self.answerability.to_json(), "threshold": self.threshold, "unit_check": self.unit_check,
             "open_features": list(self.open_features), "open_ranker": self.open_ranker.to_json(), "open_threshold": self.open_threshold,
             "data_sha256": self.data_sha256, "meta": self.meta,
+            **({"definition_features": list(self.definition_features), "definition_ranker": self.definition_ranker.to_json(), "definition_threshold": self.definition_threshold} if self.definition_ranker is not None else {}),
+            **({"parts_features": list(self.parts_features), "parts_ranker": self.parts_ranker.to_json(), "parts_threshold": self.parts_threshold, "parts_question": self.parts_question.to_json()} if self.parts_ranker is not None else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -140,6 +149,10 @@ class AnswerModels:
             tuple(d["features"]), UnitModel.from_json(d["units"]), scorer_from_json(d["ranker"]), LinearModel.from_json(d["answerability"]),
             float(d["threshold"]), float(d["unit_check"]), tuple(d["open_features"]), scorer_from_json(d["open_ranker"]), float(d["open_threshold"]),
             str(d["data_sha256"]), dict(d.get("meta", {})),
+            tuple(d.get("parts_features", ())), scorer_from_json(d["parts_ranker"]) if "parts_ranker" in d else None, float(d.get("parts_threshold", 1.0)),
+            UnitModel.from_json(d["parts_question"]) if "parts_question" in d else None,
+            tuple(d.get("definition_features", ())), scorer_from_json(d["definition_ranker"]) if "definition_ranker" in d else None,
+            float(d.get("definition_threshold", 1.0)),
         )
 
 

@@ -89,7 +89,7 @@ def answer_type(text: str) -> str:
     return found[0].type if found else ""
 
 
-ASKED = re.compile(r"(?<!第)(?:多少|几)\s*((?:亿|万|千|百)?(?:[^\s，。？?、]{1,3}))")
+ASKED = re.compile(r"(?<!第)(?:多少|几)\s*((?:亿|万|千|百)?(?:[^\s，。？?、]{1,4}))")
 
 
 def asked_type(question: str) -> str:
@@ -97,6 +97,14 @@ def asked_type(question: str) -> str:
     names none: the question's own words, which the unit check takes over the model's guess."""
     for m in ASKED.finditer(question):
         found = figure_types("1" + m.group(1))
-        if found and found[0].type not in ("other", "year"):
+        if found and found[0].type not in ("other", "year") and not _starts_a_word(question[m.start(1) :], found[0].unit):
             return found[0].type
     return ""
+
+
+def _starts_a_word(text: str, unit: str) -> bool:
+    """Whether `unit` is only the first character(s) of a longer word (多少支持: 支持, not 支)."""
+    import jieba
+
+    word = next(iter(jieba.cut(text[:8])), "")
+    return len(word) > len(unit) and word.startswith(unit)

@@ -37,6 +37,19 @@ def test_the_shipped_model_scores_rows_of_its_features():
     assert abs(sum(probs.values()) - 1) < 1e-6 and max(probs, key=probs.get) == "money"
 
 
+def test_the_shipped_model_reads_the_features_the_code_writes():
+    from qa.answer.definitions import DEF_NAMES
+    from qa.answer.open_rank import OPEN_NAMES
+    from qa.answer.parts import PART_NAMES
+
+    models = load_models()
+    assert (models.open_features, models.parts_features, models.definition_features) == (OPEN_NAMES, PART_NAMES, DEF_NAMES)
+    assert models.parts_ranker is not None and 0.5 <= models.parts_threshold < 1
+    assert models.definition_ranker is not None and 0.5 <= models.definition_threshold < 1
+    wants = models.parts_question.probs("今年的重点工作分哪几个方面？")["part"]
+    assert wants > models.parts_question.probs("去年全省地区生产总值达到多少亿元？")["part"]
+
+
 def test_a_model_file_of_another_format_is_refused(tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"format": 99}), encoding="utf-8")

@@ -82,3 +82,6 @@ def test_the_unit_a_question_names_after_its_question_word():
     assert asked_type("运营里程有多少公里？") == "length"
     assert asked_type("经济总量有多大？") == "" and asked_type("在全省排第几？") == ""
     assert figure_types("组织40余个经贸团")[0].type == "count"
+    assert asked_type("落实了多少支持高质量发展的财政资金？") == ""  # 支持 is a word, not the counter 支
+    assert asked_type("有多少支队伍参赛？") == "count"
+    assert asked_type("增速比面上快多少个百分点？") == "percent"  # 个百分点, not the counter 个
