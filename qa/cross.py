@@ -19,6 +19,7 @@ it cites, under the same measure and range.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -246,6 +247,27 @@ def satisfies(row: Row, condition: Condition | None) -> bool:
 
 
 def cross_rows(retriever: Retriever, plan: CrossPlan, question: str, top_k: int, models=None) -> Iterator[Row]:
-    """One row per document the plan asks, in order (`models`: the answer core's; None: the rules)."""
+    """One row per document the plan asks, in order (`models`: the answer core's; None: the rules).
+    Every document is asked much the same question: its embedding is computed once."""
+    retriever = copy.copy(retriever)
+    retriever.embedder = QueryCache(retriever.embedder)
     for doc in plan.targets:
         yield document_row(retriever, doc, question, top_k, models, plan)
+
+
+class QueryCache:
+    """An embedder that encodes each query text once (passages as the embedder does)."""
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+        self.vectors: dict[str, object] = {}
+
+    def encode(self, texts, role):
+        if role != "query" or len(texts) != 1:
+            return self.embedder.encode(texts, role)
+        if texts[0] not in self.vectors:
+            self.vectors[texts[0]] = self.embedder.encode(texts, role)
+        return self.vectors[texts[0]]
+
+    def __getattr__(self, name: str):
+        return getattr(self.embedder, name)

@@ -8,10 +8,11 @@ question's retrieved paragraphs). The row is then the best-ranked candidate that
 
 - a figure of the unit asked: the condition's unit (万人, %), else the unit the question names
   (多少人), else the unit model's when it is sure;
-- of the measure asked: the figure's clause, or the clause before it, names a key word of the
-  question (`checks.topic_problem`'s rule, applied to each figure rather than to the span); when
-  no candidate does, one that names another of its topic words (the key words of “经济总量” may be
-  a synonym's, 地区, where the report writes 全省生产总值);
+- of the measure asked: the figure's clause, or the clause before it, names the question's rarest
+  key word (`checks.topic_problem`'s rule, applied to each figure rather than to the span: 研发投入
+  强度 is not 研发投入); when no candidate does, one that names another key word, else another
+  of its topic words (the key words of “经济总量” may be a synonym's, 地区, where the report
+  writes 全省生产总值);
 - of the year asked: a candidate in a section about another year than the question's is skipped;
 - about the place asked (`refusal.places_not_in`).
 
@@ -21,6 +22,7 @@ ranked first. Left out: open rows (`qa.cross` takes the points of the topic's se
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,7 @@ import numpy as np
 from ..analysis import Analysis
 from ..evidence import key_terms, measure_words, split_clauses
 from ..lexicon import lexicon
-from ..numbers import FIGURE
+from ..numbers import FIGURE, ascii_digits
 from ..refusal import places_not_in
 from ..retrieval import CorpusStats, Hit, Query
 from ..text import with_equivalents
@@ -39,6 +41,7 @@ from .features import NAMES
 from .models import AnswerModels, answer_signals
 from .units import asked_type, figure_types
 
+YEAR_BEFORE = re.compile(r"((?:19|20)\d\d)年(?:底|末)?的?$")
 DEPTH = 12  # candidates tried, best first, for one that states the asked measure
 
 
@@ -65,10 +68,12 @@ def choose_row(models: AnswerModels, stats: CorpusStats, query: Query, hits: lis
     unit = asked_unit(models, analysis, scored.context.unit_probs)
     known = {t: w for t, w in scored.context.terms.items() if t in stats.idf and not FIGURE.search(t)}
     order = list(np.argsort(-scored.scores, kind="stable"))[:DEPTH]
-    for keys in (key_terms(known), topic_words(known)):  # the rarest words first, then any topic word
+    keys = key_terms(known)
+    rarest = [k for k in keys if known[k] >= max(known[k] for k in keys) - 1e-9]
+    for words in (rarest, keys, topic_words(known)):  # the rarest key word, another key word, a topic word
         for i in order:
             c = scored.candidates[i]
-            found = stated_figure(c.text, unit, keys, condition) if _year_fits(stats, c, query) else None
+            found = stated_figure(c.text, unit, words, condition, query.years) if _year_fits(stats, c, query) else None
             if found is None:
                 continue
             p = stats.docs[c.doc].paragraph(c.paragraph)
@@ -96,18 +101,28 @@ def asked_unit(models: AnswerModels, analysis: Analysis, probs: dict[str, float]
     return kind if p >= models.unit_check and kind not in ("other", "none") else ""
 
 
-def stated_figure(text: str, unit: str, keys: list[str], condition: Condition | None = None) -> tuple[Value, int] | None:
+def stated_figure(text: str, unit: str, keys: list[str], condition: Condition | None = None,
+                  years: tuple[int, ...] = ()) -> tuple[Value, int] | None:
     """The first figure of `text` of the asked unit (the condition's, else the type `unit`) whose
-    clause, or the clause before it, names a key word; with its clause's index."""
+    clause, or the clause before it, names one of `keys`, and that no other year
+    than `years` is written right before (“从2020年的3.68万亿元增长到2025年的4.93万亿元”); with its
+    clause's index."""
     clauses = split_clauses(text)
     for i, clause in enumerate(clauses):
+        context = with_equivalents("".join(clauses[max(0, i - 1) : i + 1])).lower()
+        if keys and not any(k in context for k in keys):
+            continue
         for value in parse_values(clause):
-            if not _fits(value, unit, condition):
-                continue
-            context = with_equivalents("".join(clauses[max(0, i - 1) : i + 1])).lower()
-            if not keys or any(k in context for k in keys):
+            if _fits(value, unit, condition) and not _other_year_before(clause, value, years):
                 return value, i
     return None
+
+
+def _other_year_before(clause: str, value: Value, years: tuple[int, ...]) -> bool:
+    """Is the figure written right after a year other than the ones asked (“2020年的3.68万亿元”)?"""
+    at = ascii_digits(clause).replace("％", "%").replace(",", "").find(value.text)
+    year = YEAR_BEFORE.search(ascii_digits(clause)[: max(at, 0)])
+    return bool(years and year and int(year.group(1)) not in years)
 
 
 def _fits(value: Value, unit: str, condition: Condition | None) -> bool:
