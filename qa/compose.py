@@ -39,6 +39,8 @@ class Composer:
         self.cross_lead = load_template("cross_lead", prompts_dir)
         self.select_lead = load_template("select_lead", prompts_dir)
         self.compare_lead = load_template("compare_lead", prompts_dir)
+        self.group_missing = load_template("group_missing", prompts_dir)
+        self.no_figure = load_template("no_figure", prompts_dir)
 
     def label(self, doc: str, paragraph: int) -> str:
         return f"{doc}:{paragraph}" if self.multi_doc else str(paragraph)
@@ -96,23 +98,40 @@ class Composer:
 
     # -- across documents ---------------------------------------------------------------------
 
-    def row_line(self, row) -> str:
-        """“- 江苏：地区生产总值增长5%左右[jiangsu-…:35]”, or “- 江苏：未提及”."""
-        mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
-        return f"- {row.name}：{row.value}{mark}"
+    def row_line(self, row, condition=None) -> str:
+        """“- 江苏：地区生产总值增长5%左右[jiangsu-…:35]”, or “- 江苏：未提及”; an open row cites each
+        of its points' paragraphs; a selection's row says how a qualified figure was counted."""
+        if row.paragraph is None:
+            return f"- {row.name}：{row.value}"
+        if len({p for _, p in row.parts}) > 1:
+            lead = row.value[: row.value.find(row.parts[0][0])] if row.value.find(row.parts[0][0]) > 0 else ""
+            body = "；".join(f"{t}[{self.label(row.doc, p)}]" for t, p in row.parts)
+            return f"- {row.name}：{lead}{body}"
+        return f"- {row.name}：{row.value}{self._counted(row, condition)}[{self.label(row.doc, row.paragraph)}]"
+
+    @staticmethod
+    def _counted(row, condition) -> str:
+        """“（按‘5.7%左右’计为5.7%）” when a selection compared a qualified figure."""
+        from .answer.conditions import counted_as
+
+        if condition is None or condition.op in ("equal", "range") or row.figure is None:
+            return ""
+        note = counted_as(row.figure)
+        return f"（{note}）" if note else ""
 
     TABLE_HEADER = "| 报告 | 内容 | 出处 |\n|---|---|---|"
 
     def table_row(self, row) -> str:
         """“| name | the value as written | [doc:n] |”: one document's row of the table."""
-        mark = f"[{self.label(row.doc, row.paragraph)}]" if row.paragraph is not None else ""
+        marks = dict.fromkeys(p for _, p in row.parts) if row.parts else ([row.paragraph] if row.paragraph is not None else [])
+        mark = "".join(f"[{self.label(row.doc, p)}]" for p in marks)
         return f"| {row.name} | {row.value.replace('|', '｜')} | {mark} |"
 
     def table(self, rows) -> str:
         """A Markdown table: document, the value as written, its citation."""
         return "\n".join([self.TABLE_HEADER, *(self.table_row(row) for row in rows)])
 
-    def cross_draft(self, mode: str, row, kept: bool, n: int) -> str:
+    def cross_draft(self, mode: str, row, kept: bool, n: int, condition=None) -> str:
         """What a cross answer streams before it is complete, ahead of `row` (None: before the first
         row): the table's header or the comparison's lead, then one line per row as it is found
         (a selection only the rows that match). The final text (`cross`) replaces the draft."""
@@ -122,13 +141,20 @@ class Composer:
             return self.compare_lead.render(n=n) + "\n" if mode == "compare" else ""
         if mode == "table":
             return self.table_row(row) + "\n"
-        return self.row_line(row) + "\n" if kept else ""
+        return self.row_line(row, condition) + "\n" if kept else ""
 
-    def cross(self, mode: str, rows, kept) -> str:
-        """The whole cross-document answer: a lead sentence, then one line (or table row) per document."""
-        if mode == "table":
-            return "\n".join([self.cross_lead.render(n=len(rows), stated=sum(r.paragraph is not None for r in rows)), self.table(rows)])
-        if mode == "select":
-            lead = self.select_lead.render(k=len(kept), n=len(rows))
-            return "\n".join([lead, *(self.row_line(r) for r in kept)])
-        return "\n".join([self.compare_lead.render(n=len(rows)), *(self.row_line(r) for r in rows)])
+    def cross(self, plan, rows, kept) -> str:
+        """The whole cross-document answer: a lead sentence, one line (or table row) per document;
+        a selection says how many reports gave no figure; a group names its members not loaded."""
+        if plan.mode == "table":
+            lines = [self.cross_lead.render(n=len(rows), stated=sum(r.paragraph is not None for r in rows)), self.table(rows)]
+        elif plan.mode == "select":
+            lines = [self.select_lead.render(k=len(kept), n=len(rows)), *(self.row_line(r, plan.condition) for r in kept)]
+            unstated = sum(r.paragraph is None or (plan.condition is not None and r.figure is None) for r in rows)
+            if unstated:
+                lines.append(self.no_figure.render(m=unstated))
+        else:
+            lines = [self.compare_lead.render(n=len(rows)), *(self.row_line(r) for r in rows)]
+        if plan.missing:
+            lines.append(self.group_missing.render(group=plan.group, missing="、".join(plan.missing)))
+        return "\n".join(lines)

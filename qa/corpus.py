@@ -10,7 +10,8 @@ to the part of the report that covers them. Nothing here knows about any particu
 Documents are UTF-8 text, one paragraph per line; `qa add` (`qa.store`) converts Word, PDF,
 Markdown and HTML files into that form and records where they came from in `catalog.json`, with the
 page of each paragraph of a PDF, which `load_corpus` attaches to the paragraphs; a catalog entry
-may also list `aliases`, other names questions use for the document (`qa.routing`).
+may also list `aliases`, other names questions use for the document (`qa.routing`), and the
+catalog's `groups` name region groups of several documents (`qa.regions`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .regions import read_groups
 
 TOP_HEADING = re.compile(r"^[一二三四五六七八九十]+、")
 SUB_HEADING = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
@@ -61,6 +64,7 @@ class Document:
     sha256: str
     paragraphs: tuple[Paragraph, ...] = field(repr=False)
     aliases: tuple[str, ...] = ()  # other names a question may use for it (catalog "aliases")
+    groups: tuple = field(default=(), repr=False)  # the folder's region groups (catalog "groups", `qa.regions`)
 
     def paragraph(self, number: int) -> Paragraph:
         """Paragraph by its 1-based number; KeyError if out of range."""
@@ -197,12 +201,13 @@ def load_corpus(seeds_dir: Path) -> list[Document]:
     if not files:
         raise CorpusError(f"seeds folder {seeds_dir} holds no .txt files; add UTF-8 text documents, one per file")
     catalog = read_catalog(seeds_dir)
+    groups = read_groups(catalog)
     docs = []
     for path in files:
         entry = catalog.get(path.name, {})
         entry = entry if isinstance(entry, dict) else {}
         doc = _with_pages(read_document(path, title=entry.get("title")), entry.get("pages"))
-        docs.append(replace(doc, aliases=aliases_of(entry)))
+        docs.append(replace(doc, aliases=aliases_of(entry), groups=groups))
     return docs
 
 

@@ -25,7 +25,8 @@ from .answer.definitions import DEF_NAMES, best_definition
 from .answer.features import NAMES
 from .answer.parts import PART_NAMES, best_part, part_points
 from .compose import Composer
-from .cross import asked_value, cross_mode, cross_rows, satisfies
+from .cross import cross_rows, satisfies
+from .cross_plan import CrossPlan, plan_cross
 from .errors import EmptyQuestion, NotText, QuestionError, QuestionTooLong  # noqa: F401 - QuestionError re-exported
 from .evidence import Selection, select_evidence, term_weights
 from .grounding import parse_citations
@@ -134,9 +135,9 @@ class Engine:
         scope = check_scope(docs, all_docs)
         analysis = analyze(question, history[-self.settings.max_history_turns :] if history else None)
         named = [d for d in named_documents(analysis.search_text, all_docs) if not scope or d in scope]
-        mode = cross_mode(question, named, len(scope or all_docs))
-        if mode:
-            yield from self._cross(mode, question, named, scope, timings, started)
+        plan = plan_cross(question, named, all_docs, scope)
+        if plan is not None:
+            yield from self._cross(plan, question, timings, started)
             return
         is_open = analysis.open or analysis.kind == "definition"
         query, hits, stats = self.retrieve(analysis, named, scope, k=OPEN_DEPTH if is_open and self.models is not None else None)
@@ -178,7 +179,7 @@ class Engine:
         analysis = analyze(self.door.read(self.validate(question)).text, history)
         all_docs = self.retriever.index.docs
         named = named_documents(analysis.search_text, all_docs)
-        if analysis.open or analysis.kind == "definition" or cross_mode(question, named, len(all_docs)):
+        if analysis.open or analysis.kind == "definition" or plan_cross(question, named, all_docs) is not None:
             return None
         query, hits, stats = self.retrieve(analysis, named, ())
         return self.select(stats, query, hits, analysis)
@@ -330,27 +331,26 @@ class Engine:
         timings["total_ms"] = _ms(started)
         yield Event(answer=self._finish(text, None, timings, source, (*problems, *(written.problems if written else ())), analysis.kind))
 
-    def _cross(self, mode: str, question: str, named: list[str], scope: tuple[str, ...], timings: dict, started: float) -> Iterator[Event]:
+    def _cross(self, plan: CrossPlan, question: str, timings: dict, started: float) -> Iterator[Event]:
         """One verified row per document, streamed as soon as it is known: a comparison's lead and
         lines, a table's header and rows, a selection's matching lines; then the whole answer."""
         rows, kept = [], []
-        wanted = asked_value(question) if mode == "select" else None
-        n = len(named) if mode == "compare" else len(scope or self.retriever.index.docs)
-        head = self.compose.cross_draft(mode, None, False, n)
+        n = len(plan.targets)
+        head = self.compose.cross_draft(plan.mode, None, False, n)
         if head:
             yield Event(delta=head)
-        for row in cross_rows(self.retriever, mode, question, named, scope, self.settings.top_k):
+        for row in cross_rows(self.retriever, plan, question, self.settings.top_k, self.models):
             rows.append(row)
             timings.setdefault("first_row_ms", _ms(started))
-            matches = mode != "select" or satisfies(row, wanted)
+            matches = plan.mode != "select" or satisfies(row, plan.condition)
             if matches:
                 kept.append(row)
-            delta = self.compose.cross_draft(mode, row, matches, n)
+            delta = self.compose.cross_draft(plan.mode, row, matches, n, plan.condition)
             if delta:
                 yield Event(delta=delta)
-        text = self.compose.cross(mode, rows, kept)
+        text = self.compose.cross(plan, rows, kept)
         timings["total_ms"] = _ms(started)
-        answer = self._finish(text, None, timings, "extractive", kind=mode)
+        answer = self._finish(text, None, timings, "extractive", kind=plan.mode)
         refused = not any(r.paragraph is not None for r in rows)
         yield Event(answer=replace(answer, refused=refused, rows=tuple(rows)))
 

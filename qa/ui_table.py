@@ -9,7 +9,8 @@
   its leading figure (the first one that is not a year) with its unit; every stated row must have
   one, all with the same unit, else there is no chart. A range (4.5%—5%) is drawn at its upper end,
   and the caption says so. Documents that do not state the figure are left out and counted.
-- `write_csv`: the rows as a CSV file (doc, title, value, citation `doc:paragraph`), UTF-8 with a
+- `write_csv`: the rows as a CSV file (doc, title, value, the parsed figure with its bounds, unit
+  and qualifier, citation `doc:paragraph`), UTF-8 with a
   BOM so that spreadsheet programs read the Chinese; `answer_message` puts it in the chat as a file.
 
 Left out: charts of anything else (several figures per row, mixed units, signs: “下降2%” is a bar of
@@ -36,7 +37,7 @@ RULE_LINE = re.compile(r"^\s*\|(?:\s*:?-{3,}:?\s*\|)+\s*$")
 NUMBER = r"(\d+(?:\.\d+)?)"
 UNIT = r"(%|‰|个百分点|[万亿]*(?:美元|元|千瓦时|千瓦|吨|人|亩|户|家|个))"
 LEADING = re.compile(rf"{NUMBER}\s*{UNIT}?(?:\s*[—–\-~～至到]\s*{NUMBER}\s*{UNIT})?\s*(左右|以上|以内|以下|上下)?")
-CSV_FIELDS = ("doc", "title", "value", "citation")
+CSV_FIELDS = ("doc", "title", "value", "figure", "low", "high", "unit", "qualifier", "citation")
 CSV_DIR = "qa-tables"  # under the system's temporary folder (where Gradio may serve files from)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a cell starting so is a formula in a spreadsheet
 BAR_COLOR = "#3b82f6"
@@ -166,13 +167,17 @@ def shown_rows(answer: Any) -> list[Any]:
 
 
 def csv_text(rows: Sequence[Any]) -> str:
-    """The rows as CSV: doc, title, value, citation (`doc:paragraph`, empty when not stated)."""
+    """The rows as CSV: doc, title, value as written, its parsed figure (as written, bounds in the
+    base unit, unit, qualifier: `qa.answer.conditions`; empty without one), citation
+    (`doc:paragraph`, empty when not stated)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for r in rows:
         citation = f"{r.doc}:{r.paragraph}" if r.paragraph is not None else ""
-        writer.writerow([_cell(r.doc), _cell(r.title), _cell(r.value), _cell(citation)])
+        figure = getattr(r, "figure", None)
+        parsed = [figure.text, f"{figure.low:g}", f"{figure.high:g}", figure.unit, figure.qualifier] if figure is not None else [""] * 5
+        writer.writerow([_cell(r.doc), _cell(r.title), _cell(r.value), *(_cell(c) for c in parsed), _cell(citation)])
     return out.getvalue()
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from qa.compose import Composer
 from qa.corpus import Document, parse_paragraphs
-from qa.cross import NOT_STATED, Row, _per_document_question, asked_value, cross_mode, satisfies
+from qa.answer.conditions import parse_condition, parse_value
+from qa.cross import NOT_STATED, Row, cross_mode, satisfies
+from qa.cross_plan import CrossPlan, per_document_question
 from qa.errors import UnknownDocument
 from qa.routing import check_scope, choose_scope, named_documents, names_of, short_name
 
@@ -57,14 +59,14 @@ def test_cross_modes():
 
 
 def test_each_document_is_asked_without_the_others_names():
-    own = _per_document_question("江苏和广西今年的增长目标分别是多少？", "jiangsu-2026-government-work-report", DOCS)
+    own = per_document_question("江苏和广西今年的增长目标分别是多少？", "jiangsu-2026-government-work-report", DOCS)
     assert "广西" not in own and "江苏" in own and "分别" not in own
 
 
 def test_selection_rule_same_figure_unit_and_qualifier():
-    wanted = asked_value("哪些省份把2026年增长目标定在5%左右？")
-    assert wanted == ("5", "%", "左右")
-    row = lambda v: Row("d", "t", "n", v, 3)  # noqa: E731
+    wanted = parse_condition("哪些省份把2026年增长目标定在5%左右？")
+    assert (wanted.op, wanted.low, wanted.unit, wanted.qualifiers) == ("equal", 5.0, "%", ("左右",))
+    row = lambda v: Row("d", "t", "n", v, 3, parse_value(v))  # noqa: E731
     assert satisfies(row("地区生产总值增长5%左右"), wanted)
     for other in ("增长5%—5.5%", "增长4.5%—5%", "增长5%以上", "增长5.5%左右", "增长5%"):
         assert not satisfies(row(other), wanted), other
@@ -78,6 +80,6 @@ def test_rows_render_as_lines_and_as_a_table_with_citations():
     rows = [Row("a", doc.title, "甲", "增长5%左右", 3), Row("b", other.title, "乙", NOT_STATED)]
     assert composer.row_line(rows[0]) == "- 甲：增长5%左右[a:3]"
     assert composer.row_line(rows[1]) == "- 乙：未提及"
-    table = composer.cross("table", rows, rows).splitlines()
+    table = composer.cross(CrossPlan("table", ("a", "b")), rows, rows).splitlines()
     assert table[1] == "| 报告 | 内容 | 出处 |" and table[3] == "| 甲 | 增长5%左右 | [a:3] |" and table[4] == "| 乙 | 未提及 |  |"
-    assert rows[0].to_json() == {"doc": "a", "title": doc.title, "value": "增长5%左右", "citation": {"doc": "a", "paragraph": 3}}
+    assert rows[0].to_json() == {"doc": "a", "title": doc.title, "value": "增长5%左右", "citation": {"doc": "a", "paragraph": 3}, "figure": None}

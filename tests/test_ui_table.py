@@ -101,7 +101,7 @@ def test_no_chart_for_mixed_units_one_figure_or_no_figures():
 def test_csv_holds_the_rows_and_is_written_once(tmp_path):
     text = csv_text(rows())
     saved = list(csv.DictReader(io.StringIO(text)))
-    assert list(saved[0]) == ["doc", "title", "value", "citation"]
+    assert list(saved[0]) == ["doc", "title", "value", "figure", "low", "high", "unit", "qualifier", "citation"]
     assert [(r["doc"], r["value"], r["citation"]) for r in saved] == [
         ("jiangsu-2026", "地区生产总值按增长5%安排", "jiangsu-2026:35"),
         ("guangdong-2026", "地区生产总值增长4.5%—5%", "guangdong-2026:56"),
@@ -112,6 +112,15 @@ def test_csv_holds_the_rows_and_is_written_once(tmp_path):
     assert write_csv(rows(), "各省/2026年的目标？", tmp_path) == path
     formula = csv_text([Row("d", "T", "n", "=HYPERLINK(\"x\")", 1)])
     assert "'=HYPERLINK" in formula
+
+
+def test_csv_carries_the_parsed_figure_and_its_qualifier():
+    from qa.answer.conditions import parse_value
+
+    row = Row("d", "T", "n", "城镇新增就业110万人以上", 3, parse_value("110万人以上"))
+    saved = list(csv.DictReader(io.StringIO(csv_text([row, Row("e", "E", "m", "未提及")]))))
+    assert (saved[0]["figure"], saved[0]["low"], saved[0]["unit"], saved[0]["qualifier"]) == ("110万人以上", "1.1e+06", "人", "以上")
+    assert saved[1]["figure"] == saved[1]["qualifier"] == ""
 
 
 def test_the_chat_message_of_a_table_has_its_chart_and_its_csv():
