@@ -59,6 +59,7 @@ class Selection:
     other_places: tuple[str, ...] = ()  # places and quoted names the question names that the chosen sentences do not
     decision: str | None = None  # a learned verdict (`qa.answer.decide`): "" answers, else why not; None: the rules below
     confidence: float = 0.0  # the answerability model's probability that the spans answer
+    answer_figures: tuple[str, ...] = ()  # the spans' figures that measure what is asked (`qa.answer.checks`); () when unknown
 
     @property
     def best(self) -> Evidence | None:

@@ -64,6 +64,9 @@ def verify_fact_answer(generated: str, selection: Selection, evidence: dict, que
         problems.append(f"words in neither the question nor the evidence: {', '.join(novel)}")
     problems += claim_problems(text, "\n".join(spans))
     problems += misattributed(text, selection, question, sections)
+    if selection.answer_figures:  # the learned core's checks: only figures of the asked measure and type
+        wanted = {n for f in selection.answer_figures for n in numbers_in(f)}
+        problems += [f"{n} is not a figure of what is asked" for n in numbers_in(text) if n not in wanted and n not in numbers_in(question)]
     marks = "".join(f"[{composer.label(c.doc, c.paragraph)}]" for c in check.cited)
     return Verdict(f"{text}{marks}", tuple(problems))
 

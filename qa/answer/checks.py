@@ -8,6 +8,8 @@ hold a figure of that type, or the answer becomes a near miss that says what the
 
 from __future__ import annotations
 
+import re
+
 from ..evidence import split_clauses
 from ..text import with_equivalents
 from .units import ORDINAL, figure_types
@@ -54,6 +56,30 @@ def topic_problem(probs: dict[str, float], text: str, keys: list[str], sure: flo
     for i, clause in enumerate(clauses):
         if any(f.type == asked for f in figure_types(clause)):
             context = with_equivalents("".join(clauses[max(0, i - 1) : i + 1])).lower()
-            if any(k in context for k in keys):
+            if any(names(context, k) for k in keys):
                 return ""
     return f"“{keys[0]}”的{TYPE_NAMES[asked]}"
+
+
+def answering_figures(probs: dict[str, float], text: str, keys: list[str], sure: float) -> tuple[str, ...]:
+    """The figures of `text` that can answer: in a clause (or right after one) that names a key
+    word, and of the asked type when the unit model is sure. A written answer may state only these
+    (`qa.verify`): 234.6亿元 of 财政资金 does not answer how much 市场主体 were relieved of."""
+    asked, p = max(probs.items(), key=lambda kv: kv[1]) if probs else ("other", 0.0)
+    typed = p >= sure and asked not in ("other", "rank", "none")
+    clauses = split_clauses(text)
+    found = []
+    for i, clause in enumerate(clauses):
+        context = with_equivalents("".join(clauses[max(0, i - 1) : i + 1])).lower()
+        if keys and not any(names(context, k) for k in keys):
+            continue
+        found += [f.value for f in figure_types(clause) if f.type != "year" and (not typed or f.type == asked)]
+    return tuple(dict.fromkeys(found))
+
+
+def names(text: str, key: str) -> bool:
+    """Whether `text` names `key`, as written or with one character inside it (粮食总产量 names
+    粮食产量): a qualifier the writer added does not change what is measured."""
+    if key in text:
+        return True
+    return len(key) >= 3 and any(re.search(re.escape(key[:i]) + "." + re.escape(key[i:]), text) for i in range(2, len(key) - 1))

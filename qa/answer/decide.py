@@ -23,7 +23,7 @@ from ..numbers import FIGURE
 from ..refusal import names_not_in, near_miss, places_not_in
 from ..retrieval import CorpusStats, Hit, Query
 from .candidates import Candidate, candidates
-from .checks import fromto_problem, topic_problem, unit_type_problem
+from .checks import answering_figures, fromto_problem, topic_problem, unit_type_problem
 from .features import NAMES, QuestionContext, feature_rows, question_context
 from .models import AnswerModels, answer_signals
 from .units import asked_type
@@ -102,4 +102,5 @@ def learned_selection(models: AnswerModels, stats: CorpusStats, query: Query, hi
     return Selection(
         query=query, analysis=analysis, evidence=evidence, spans=spans, absent=(), near_miss=near,
         other_places=other_places, decision=decision, confidence=p_answer,
+        answer_figures=answering_figures(probs, said, keys, sure) if spans and not decision else (),
     )

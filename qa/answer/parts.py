@@ -35,6 +35,7 @@ MARKS = {
     "series": re.compile(r"^([一二三四五六七八九十]{1,3})是"),
     "dash": re.compile(r"^[—－-]{2}"),
 }
+ANNOUNCES = re.compile(r"[：:]\s*$|以下|如下|[几两二三四五六七八九十\d]+(?:个|大|项)?方面")  # the text before an enumeration says one follows
 SERIES_GAP = 6  # an ordinal series item follows the previous one within this many paragraphs
 DASH_GAP = 2
 INTRO_CHARS = 80  # the end of the paragraph before an enumeration that introduces it
@@ -43,7 +44,7 @@ PART_KINDS = tuple(dict.fromkeys((*OPEN_KINDS, *KINDS)))
 PART_NAMES = (
     *(f"kind_{k}" for k in PART_KINDS), *(f"style_{s}" for s in MARKS), "n_items", "has_count", "count_eq", "count_diff",
     "intro_count_eq", "cover_intro", "cover_heads", "phrase_intro", "year_match", "year_other", "year_unknown",
-    "hits_items", "hits_inside", "best_hit", "first_rank", "position", "section_index", "wants_part", "name_in_items",
+    "hits_items", "hits_inside", "best_hit", "first_rank", "position", "section_index", "wants_part", "name_in_items", "announced",
 )
 
 
@@ -172,7 +173,7 @@ def part_features(parts: list[Part], stats: CorpusStats, query: Query, hits: lis
             float(bool(asked) and part.year in asked), float(bool(asked) and part.year is not None and part.year not in asked), float(part.year is None),
             len(on_items) / n, len(inside) / max(len(hits), 1), max((h.score / top for _, h in on_items), default=0.0),
             math.log1p(min((rank for rank, _ in on_items), default=len(hits))), part.items[0] / max(length, 1), part.section_index, wants,
-            sum(name in head for head in part.heads) / n if name else 0.0,
+            sum(name in head for head in part.heads) / n if name else 0.0, float(ANNOUNCES.search(part.intro[-30:]) is not None),
         ])
     return np.asarray(rows, dtype=np.float64)
 

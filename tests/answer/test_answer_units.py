@@ -85,3 +85,12 @@ def test_the_unit_a_question_names_after_its_question_word():
     assert asked_type("落实了多少支持高质量发展的财政资金？") == ""  # 支持 is a word, not the counter 支
     assert asked_type("有多少支队伍参赛？") == "count"
     assert asked_type("增速比面上快多少个百分点？") == "percent"  # 个百分点, not the counter 个
+
+
+def test_a_key_word_with_one_character_inside_it_still_names_the_measure():
+    from qa.answer.checks import names, topic_problem
+
+    assert names("全年粮食总产量达到800亿斤", "粮食产量") and not names("粮食播种面积稳定", "粮食产量")
+    probs = {"weight": 0.95}
+    assert topic_problem(probs, "全年粮食总产量达到800亿斤", ["粮食产量"], 0.8) == ""
+    assert topic_problem(probs, "全年生猪出栏量达到80万吨", ["粮食产量"], 0.8) != ""
