@@ -46,6 +46,10 @@ class KeywordSearch(Protocol):
         """The score of every paragraph row for the query's tokens."""
         ...
 
+    def scores_within(self, query: list[str], rows: np.ndarray) -> np.ndarray:
+        """`scores(query)[rows]` (ascending rows: the paragraphs of a scope), without scoring the others."""
+        ...
+
 
 class QdrantVectors:
     """`VectorSearch` on a Qdrant collection (needs `pip install qdrant-client`, extra `qdrant`).

@@ -2,13 +2,15 @@
 
 An index folder holds a pointer file `CURRENT` naming one build folder, and build folders with:
 `manifest.json` (format version, embedder id, dimension and the engines that computed its vectors,
-the kind of dense index, a sha256 of every source document and of every index file, build time),
-`chunks.jsonl` (one sentence chunk a line), `dense.faiss` (inner-product FAISS index over the chunk
-embeddings), `paragraphs.json` (the document and number of every BM25 row) and `bm25/` (the
-`bm25s` inverted index of every paragraph's jieba tokens, loaded as saved). A build is written into a temporary folder and made current by atomically replacing
+the kind of dense index, a sha256 of every source document, the size and sha256 of every index
+file, build time), `chunks.npz` (every sentence chunk and the document and number of every BM25
+row, as arrays: `qa.index_files`), `dense.faiss` (inner-product FAISS index over the chunk
+embeddings) and `bm25/` (the `bm25s` inverted index of every paragraph's jieba tokens, loaded as
+saved). A build is written into a temporary folder and made current by atomically replacing
 `CURRENT`, so an interrupted build leaves the previous index in use. Loading verifies the manifest:
-a stale index (documents changed), one built by another embedder, or a damaged file is refused with
-a message that says to run `qa index`, never silently used.
+a stale index (documents changed), one built by another embedder, or a damaged file (size, and
+checksum: whole for small files, sampled for big ones; `qa index --verify` hashes every byte) is
+refused with a message that says to run `qa index`, never silently used.
 
 Unchanged sentences are not re-embedded: a refresh reuses the vectors of the current build for
 chunks whose embedded text is identical.
@@ -36,7 +38,7 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -44,23 +46,25 @@ import numpy as np
 
 from .bm25 import BM25, FOLDER as BM25_FOLDER
 from .chunking import Chunk, chunk_documents
-from .corpus import Document, corpus_fingerprint, sha256_bytes
+from .corpus import Document, corpus_fingerprint
 from .embedders import Embedder, engine_of, record_engines
 from .files import atomic_path, write_atomic
-from .normalize import TEXT_VERSION, normalize_text, reading_copy, to_simplified
+from .index_files import TABLE, ChunkTable, damaged_files, file_record, read_table, write_table
+from .normalize import TEXT_VERSION, normalize_text, reading_copy
 from .text import tokenize
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: BM25 as a saved bm25s index (bm25/, paragraphs.json), embedding engines recorded
+FORMAT_VERSION = 3  # 2: BM25 as a saved bm25s index (bm25/), engines recorded; 3: chunks.npz, file sizes and sampled checksums
 POINTER = "CURRENT"
-FILES = ("chunks.jsonl", "dense.faiss", "paragraphs.json")  # and every file of bm25/
+FILES = (TABLE, "dense.faiss")  # and every file of bm25/
 EMBED_BATCH = 512  # sentences per encode call: big enough for the bulk engine and its length batches, small enough for steady progress
 APPROXIMATE_MIN_VECTORS = 100_000  # sentences (~190 reports); below, exact search (measured: scripts/bench_corpus.py)
 APPROXIMATE_CANDIDATES = 256  # nearest sentences an approximate search returns
 IVF_LISTS_PER_SQRT = 4  # nlist = 4·√n
 IVF_PROBE_SHARE = 32  # nprobe = nlist / 32 (at least 8)
 IVF_TRAIN_PER_LIST = 40  # k-means sample: 40 vectors a list
+WITHIN_BY_COPY = 200_000  # an IVF search within up to this many sentences copies their vectors into an exact index
 
 
 class IndexUnusable(Exception):
@@ -74,7 +78,7 @@ class SearchIndex:
     path: Path
     manifest: dict
     docs: dict[str, Document]
-    chunks: list[Chunk]
+    chunks: ChunkTable  # a sequence of Chunk, one per sentence (FAISS id)
     vectors_index: "DenseSearch"
     paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
     bm25: BM25
@@ -93,10 +97,6 @@ def bm25_text(doc: Document, number: int) -> str:
     p = doc.paragraph(number)
     context = " ".join(x for x in (p.section, p.subsection) if x and x != p.text and not p.text.startswith(x))
     return normalize_text(f"{context} {p.text}".strip())
-
-
-def _file_sha(path: Path) -> str:
-    return sha256_bytes(path.read_bytes())
 
 
 def current_build(index_dir: Path) -> Path | None:
@@ -120,7 +120,7 @@ def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
         if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] != FORMAT_VERSION:
             return {}, {}
-        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        chunks, _ = read_table(build / TABLE)
         index = faiss.read_index(str(build / "dense.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
     except Exception as exc:  # noqa: BLE001 - a damaged old build only means nothing to reuse
@@ -218,14 +218,11 @@ def write_build(
 
     dense = dense_index(vectors, dim, approximate_from)
     faiss.write_index(dense, str(folder / "dense.faiss"))
-    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for c in chunks:
-            f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
     keys = [(d.id, p.number) for d in docs for p in d.paragraphs]
+    write_table(folder / TABLE, chunks, keys)
     if paragraph_tokens is None:
         by_id = {d.id: d for d in docs}
         paragraph_tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
-    (folder / "paragraphs.json").write_text(json.dumps(keys, ensure_ascii=False), encoding="utf-8")
     bm25 = BM25(paragraph_tokens)
     files = [*FILES, *(f"{BM25_FOLDER}/{p.name}" for p in bm25.save(folder / BM25_FOLDER))]
     import bm25s
@@ -237,7 +234,7 @@ def write_build(
         "dense": "ivf" if type(dense).__name__ == "IndexIVFFlat" else "flat",
         "bm25": {"library": f"bm25s {bm25s.__version__}", "method": "lucene", "k1": bm25.k1, "b": bm25.b},
         "documents": corpus_fingerprint(docs),
-        "files": {f: _file_sha(folder / f) for f in files},
+        "files": {f: file_record(folder / f) for f in files},
         "chunks": len(chunks),
         "paragraphs": len(keys),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -274,8 +271,10 @@ class DenseSearch:
     `search(x, k)` answers as FAISS does, but an approximate (IVF) index gives at most `cap`
     neighbours (retrieval asks an exact index for every sentence's score; IVF cannot give that,
     and the sentences it leaves out count as unrelated). `search_within(x, ids)` scores the
-    sentences `ids` (sorted) and no others, exactly on every index type: FAISS filters by an ID
-    selector, and an IVF index probes all its lists for it.
+    sentences `ids` (sorted) and no others, exactly on every index type: an IVF index copies their
+    vectors (up to `WITHIN_BY_COPY`) into an exact index and searches that, or probes all its
+    lists with an ID selector (which reads every list's ids: 5,000 lists at 3,000 reports); an
+    exact index filters by the selector.
     """
 
     def __init__(self, index, cap: int = APPROXIMATE_CANDIDATES) -> None:
@@ -294,6 +293,11 @@ class DenseSearch:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((1, 0), dtype=np.float32), np.zeros((1, 0), dtype=np.int64)
+        if self.approximate and len(ids) <= WITHIN_BY_COPY:  # the scope's own vectors, scored exactly
+            scope = faiss.IndexFlatIP(self.d)
+            scope.add(self.index.reconstruct_batch(ids))
+            scores, local = scope.search(x, len(ids))
+            return scores, np.where(local >= 0, ids[np.maximum(local, 0)], -1)
         contiguous = ids[-1] - ids[0] + 1 == len(ids)
         selector = faiss.IDSelectorRange(int(ids[0]), int(ids[-1]) + 1) if contiguous else faiss.IDSelectorBatch(ids)
         if self.approximate:
@@ -361,15 +365,14 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
     try:
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
         check_manifest(manifest, docs, embedder_id)
-        for name, sha in manifest["files"].items():
-            if _file_sha(build / name) != sha:
-                raise IndexUnusable(f"index file {build / name} is damaged (checksum mismatch); run `qa index --rebuild`")
+        damaged = damaged_files(build, manifest["files"])
+        if damaged:
+            raise IndexUnusable(f"index file {build / damaged[0]} is damaged (size or checksum mismatch); run `qa index --rebuild`")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexUnusable(f"index in {build} is unreadable ({exc!r}); run `qa index --rebuild`") from None
     try:
-        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        chunks, keys = read_table(build / TABLE)
         dense = faiss.read_index(str(build / "dense.faiss"))
-        keys = [tuple(k) for k in json.loads((build / "paragraphs.json").read_text(encoding="utf-8"))]
         bm25 = BM25.load(build / BM25_FOLDER)
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
         raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
@@ -378,7 +381,7 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
     reading = {d.id: reading_copy(d) for d in docs}
     written = {d.id: d for d in docs if reading[d.id] is not d}
     if written:  # their sentences too, as the answer stages read them
-        chunks = [replace(c, text=to_simplified(c.text)) if c.doc in written else c for c in chunks]
+        chunks = chunks.reading(set(written))
     return SearchIndex(
         path=build,
         manifest=manifest,
@@ -389,6 +392,21 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         paragraph_keys=keys,
         bm25=bm25,
     )
+
+
+def verify_index(index_dir: Path) -> list[str]:
+    """Names of the current build's files whose bytes differ from the manifest's sha256, every byte
+    read (`qa index --verify`; a load checks sizes and samples big files only)."""
+    build = current_build(index_dir)
+    if build is None:
+        raise IndexUnusable(f"no index in {index_dir}; run `qa index` to build it")
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexUnusable(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; run `qa index --rebuild`")
+        return damaged_files(build, manifest["files"], full=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexUnusable(f"index in {build} is unreadable ({exc!r}); run `qa index --rebuild`") from None
 
 
 def index_status(index_dir: Path, docs: list[Document], embedder_id: str | None) -> str | None:

@@ -117,7 +117,8 @@ class Retriever:
             log.warning("the index's queries were meant for %s; this embedder runs %s (run `qa index --rebuild` if answers change)", recorded, engine)
         keys = index.paragraph_keys
         self.row_of = {key: i for i, key in enumerate(keys)}
-        self.chunk_rows = np.array([self.row_of[(c.doc, c.paragraph)] for c in index.chunks], dtype=np.int64)
+        stored = getattr(index.chunks, "row", None)  # the paragraph row of each sentence, as the build wrote it
+        self.chunk_rows = stored if stored is not None else np.array([self.row_of[(c.doc, c.paragraph)] for c in index.chunks], dtype=np.int64)
         if len(self.chunk_rows) and np.any(np.diff(self.chunk_rows) < 0):
             raise ValueError(f"index in {index.path} lists sentences out of paragraph order; run `qa index --rebuild`")
         # sentences of paragraph row r: chunk ids row_chunks[r]..row_chunks[r + 1]
@@ -239,7 +240,8 @@ class Retriever:
         par_rows, par_dense = self.paragraph_dense(chunk_ids, chunk_scores)
         dense = np.full(len(rows), -1.0, dtype=np.float32)  # paragraphs no sentence of which was scored: unrelated
         dense[np.searchsorted(rows, par_rows)] = par_dense
-        sparse = self.bm25.scores(tokenize(query.text))[rows]
+        tokens = tokenize(query.text)
+        sparse = self.bm25.scores(tokens) if scope is None else self.bm25.scores_within(tokens, scope)
 
         fused, cand = self._fuse(dense, sparse)
         if query.years:

@@ -73,11 +73,17 @@ def test_the_manifest_says_which(fake_index, monkeypatch, n):
     assert json.loads((build / "manifest.json").read_text(encoding="utf-8"))["dense"] == ("flat" if n == 99 else "ivf")
 
 
+@pytest.mark.parametrize("how", ["copied", "selector"])
 @pytest.mark.parametrize("within", ["one range", "two ranges", "scattered"])
-def test_scoped_ivf_search_equals_scoped_exact_search(within):
-    """A search within some sentences scores exactly them on IVF, as on the exact index: FAISS's
-    ID selector, and every IVF list probed."""
+def test_scoped_ivf_search_equals_scoped_exact_search(within, how, monkeypatch):
+    """A search within some sentences scores exactly them on IVF, as on the exact index: their
+    vectors copied into an exact index, or (past WITHIN_BY_COPY) FAISS's ID selector with every IVF
+    list probed."""
+    import qa.index
     from qa.index import DenseSearch
+
+    if how == "selector":
+        monkeypatch.setattr(qa.index, "WITHIN_BY_COPY", 0)
 
     rng = np.random.default_rng(1)
     centers = unit(rng, 60, 48)
@@ -97,6 +103,9 @@ def test_scoped_ivf_search_equals_scoped_exact_search(within):
         assert (e_ids == i_ids).mean() > 0.99  # same order (near-ties may swap)
         np.testing.assert_allclose(i_scores, e_scores, atol=1e-5)
         np.testing.assert_allclose(e_scores[0], (vectors[e_ids[0]] @ q), atol=1e-5)
+        if how == "copied":  # the same FAISS inner products over the same vectors: identical
+            np.testing.assert_array_equal(i_scores, e_scores)
+            np.testing.assert_array_equal(i_ids, e_ids)
     assert len(ivf.search(queries[:1], 6000)[1][0]) == ivf.cap
 
 
