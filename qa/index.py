@@ -110,7 +110,8 @@ def current_build(index_dir: Path) -> Path | None:
 
 def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], dict]:
     """embed_text → vector from the current build, if it was made by the same embedder, and the
-    manifest's record of the engines that computed them."""
+    manifest's record of the engines that computed them. A build of format 2 (its sentences in
+    `chunks.jsonl`) gives its vectors too, so moving to format 3 embeds nothing again."""
     build = current_build(index_dir)
     if build is None:
         return {}, {}
@@ -118,9 +119,13 @@ def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np
         import faiss
 
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-        if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] != FORMAT_VERSION:
+        if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] not in (2, FORMAT_VERSION):
             return {}, {}
-        chunks, _ = read_table(build / TABLE)
+        if manifest["format_version"] == 2:
+            lines = (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+            chunks = [Chunk(**json.loads(line)) for line in lines]
+        else:
+            chunks, _ = read_table(build / TABLE)
         index = faiss.read_index(str(build / "dense.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
     except Exception as exc:  # noqa: BLE001 - a damaged old build only means nothing to reuse
@@ -234,6 +239,7 @@ def write_build(
         "dense": "ivf" if type(dense).__name__ == "IndexIVFFlat" else "flat",
         "bm25": {"library": f"bm25s {bm25s.__version__}", "method": "lucene", "k1": bm25.k1, "b": bm25.b},
         "documents": corpus_fingerprint(docs),
+        "traditional": sorted(d.id for d in docs if reading_copy(d) is not d),  # read in a Simplified copy (decided once, here)
         "files": {f: file_record(folder / f) for f in files},
         "chunks": len(chunks),
         "paragraphs": len(keys),
@@ -378,7 +384,8 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
     if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"] or bm25.n != len(keys):
         raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences, or BM25 rows vs paragraphs); run `qa index --rebuild`")
-    reading = {d.id: reading_copy(d) for d in docs}
+    traditional = set(manifest.get("traditional", ()))  # the build decided (OpenCC over every document took 2 s at 3,000)
+    reading = {d.id: reading_copy(d) if d.id in traditional else d for d in docs}
     written = {d.id: d for d in docs if reading[d.id] is not d}
     if written:  # their sentences too, as the answer stages read them
         chunks = chunks.reading(set(written))

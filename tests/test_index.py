@@ -154,6 +154,24 @@ def test_an_index_of_format_2_says_rebuild(fake_index):
         load_index(index_dir, docs, embedder.id)
 
 
+def test_a_format_2_index_gives_its_vectors_to_the_rebuild(fake_index):
+    """`qa index` over an index of format 2 (sentences in chunks.jsonl) writes format 3 and embeds nothing again."""
+    from dataclasses import asdict
+
+    seeds, index_dir, docs, embedder = fake_index
+    build = current_build(index_dir)
+    lines = [json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in chunk_documents(docs)]
+    (build / "chunks.jsonl").write_text("".join(lines), encoding="utf-8")
+    (build / "chunks.npz").unlink()
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    (build / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}), encoding="utf-8")
+    with pytest.raises(IndexUnusable, match="index format 2"):
+        load_index(index_dir, docs, embedder.id)
+    new = build_index(docs, embedder, index_dir, progress=False)
+    assert json.loads((new / "manifest.json").read_text(encoding="utf-8"))["embedded"] == 0
+    assert len(load_index(index_dir, docs, embedder.id).chunks) == len(lines)
+
+
 def test_big_files_are_checked_by_size_and_samples_at_load_and_whole_by_verify(tmp_seeds, tmp_path, fake_embedder, monkeypatch):
     """Past FULL_CHECK_BYTES a load hashes a few blocks of a file (a truncated or changed block is
     caught); `verify_index` (`qa index --verify`) reads every byte and catches the rest."""
