@@ -111,14 +111,14 @@ class BM25:
 
     @classmethod
     def load(cls, folder: Path) -> "BM25":
-        """Load what `save` wrote (arrays read into memory, nothing recomputed)."""
+        """Load what `save` wrote (arrays memory-mapped, nothing recomputed)."""
         folder = Path(folder)
         if (folder / "empty.json").is_file():
             params = json.loads((folder / "empty.json").read_text(encoding="utf-8"))
             return cls(None, params["k1"], params["b"])
         import bm25s
 
-        index = bm25s.BM25.load(str(folder), mmap=False)
+        index = bm25s.BM25.load(str(folder), mmap=True)
         return cls(None, index.k1, index.b, _index=index)
 
     def _term_ids(self, query: list[str]) -> list[int]:

@@ -1,24 +1,23 @@
 """The files of an index build that are not FAISS's or bm25s's: the sentence table, and checksums.
 
-The sentence table (`chunks.npz`, numpy's uncompressed archive) holds every sentence chunk and
-every BM25 row as arrays: document numbers, paragraph numbers, positions, the paragraph row of each
-sentence, and the sentences' texts and contexts as UTF-8 bytes with their offsets (a context is
-stored once and shared by the sentences that have it). Loading it reads a few arrays; a `Chunk` is
-made when one is read (`ChunkTable`), so 1.6 M sentences load in a fraction of a second, where
-parsing one JSON line a sentence took most of a 27 s load (README, scaling).
+The sentence table (`chunks/`, one `.npy` file an array) holds every sentence chunk and every BM25
+row as arrays: document numbers, paragraph numbers, positions, the paragraph row of each sentence,
+and the sentences' texts and contexts as UTF-8 bytes with their offsets (a context is stored once
+and shared by the sentences that have it). Loading maps the files into memory (nothing is read
+until used); a `Chunk` is made when one is read (`ChunkTable`). Parsing one JSON line a sentence
+took most of a 27 s load at 1.6 M sentences (README, scaling).
 
 Checksums: the manifest records every file's sha256 and size. Loading checks every file's size,
 the full sha256 of files up to `FULL_CHECK_BYTES`, and of bigger ones a sha256 of `SAMPLE_BLOCKS`
 blocks spread over the file (hashing 3.3 GB took seconds at every start); `verify_files` (`qa
 index --verify`) hashes every byte.
 
-Left out: memory-mapping the table (it is read into memory: ~0.2 KB a sentence).
+Left out: compression (the texts are ~0.1 KB a sentence beside 1.5 KB of vector).
 """
 
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,11 @@ import numpy as np
 
 from .chunking import Chunk
 
-TABLE = "chunks.npz"
+TABLE = "chunks"  # a folder inside a build
+ARRAYS = (
+    "doc_id_bytes", "doc_id_ends", "chunk_doc", "chunk_paragraph", "chunk_index", "chunk_part", "chunk_row",
+    "chunk_context", "text_bytes", "text_ends", "context_bytes", "context_ends", "row_doc", "row_paragraph",
+)
 FULL_CHECK_BYTES = 64 << 20  # files up to this size are hashed whole at every load
 SAMPLE_BLOCKS = 32  # blocks hashed at load of a bigger file (first and last included)
 SAMPLE_BLOCK_BYTES = 1 << 16
@@ -46,16 +49,16 @@ def _pack(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Strings:
-    """Strings packed by `_pack`, decoded one at a time when read."""
+    """Strings packed by `_pack` (arrays, possibly memory-mapped), decoded one at a time when read."""
 
     def __init__(self, data: np.ndarray, ends: np.ndarray) -> None:
-        self._bytes, self._ends = data.tobytes(), ends.tolist()
+        self._bytes, self._ends = data, ends
 
     def __len__(self) -> int:
         return len(self._ends) - 1
 
     def __getitem__(self, i: int) -> str:
-        return self._bytes[self._ends[i] : self._ends[i + 1]].decode("utf-8")
+        return self._bytes[int(self._ends[i]) : int(self._ends[i + 1])].tobytes().decode("utf-8")
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +78,8 @@ class ChunkTable(Sequence):
     context_of: np.ndarray  # int32: its context's number
     texts: _Strings
     contexts: _Strings
+    row_doc: np.ndarray  # int32: document number of each BM25 row (paragraph)
+    row_paragraph: np.ndarray  # int32: its paragraph number
     simplified: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
@@ -103,8 +108,9 @@ class ChunkTable(Sequence):
         return ChunkTable(**{**self.__dict__, "simplified": numbers})
 
 
-def write_table(path: Path, chunks: Sequence[Chunk], keys: Sequence[tuple[str, int]]) -> None:
-    """Write the chunks and the BM25 rows (`keys`: (document, paragraph) of each row) to `path`."""
+def write_table(folder: Path, chunks: Sequence[Chunk], keys: Sequence[tuple[str, int]]) -> list[Path]:
+    """Write the chunks and the BM25 rows (`keys`: (document, paragraph) of each row) into `folder`
+    (created); returns the files written."""
     doc_ids = list(dict.fromkeys([d for d, _ in keys] + [c.doc for c in chunks]))
     number = {d: i for i, d in enumerate(doc_ids)}
     row_of = {key: i for i, key in enumerate(keys)}
@@ -126,35 +132,35 @@ def write_table(path: Path, chunks: Sequence[Chunk], keys: Sequence[tuple[str, i
         "row_doc": np.array([number[d] for d, _ in keys], dtype=np.int32),
         "row_paragraph": np.array([n for _, n in keys], dtype=np.int32),
     }
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ARRAYS:
+        np.save(folder / f"{name}.npy", arrays[name], allow_pickle=False)
+    return [folder / f"{name}.npy" for name in ARRAYS]
 
 
-def read_table(path: Path) -> tuple[ChunkTable, list[tuple[str, int]]]:
-    """The chunk table and the BM25 rows' (document, paragraph) keys written by `write_table`.
+def read_table(folder: Path) -> tuple[ChunkTable, list[tuple[str, int]]]:
+    """The chunk table (its arrays memory-mapped) and the BM25 rows' (document, paragraph) keys
+    written by `write_table`.
 
     Raises:
-        TableError: arrays missing or of disagreeing lengths; OSError, ValueError: unreadable file.
+        TableError: arrays of disagreeing lengths; OSError, ValueError: a missing or unreadable file.
     """
-    with np.load(path, allow_pickle=False) as z:
-        try:
-            a = {name: z[name] for name in z.files}
-        except zipfile.BadZipFile as exc:
-            raise TableError(f"{path.name}: {exc}") from None
+    a = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
     try:
         ids = _Strings(a["doc_id_bytes"], a["doc_id_ends"])
         doc_ids = tuple(ids[i] for i in range(len(ids)))
         table = ChunkTable(
             doc_ids, a["chunk_doc"], a["chunk_paragraph"], a["chunk_index"], a["chunk_part"], a["chunk_row"], a["chunk_context"],
-            _Strings(a["text_bytes"], a["text_ends"]), _Strings(a["context_bytes"], a["context_ends"]),
+            _Strings(a["text_bytes"], a["text_ends"]), _Strings(a["context_bytes"], a["context_ends"]), a["row_doc"], a["row_paragraph"],
         )
         keys = list(zip([doc_ids[d] for d in a["row_doc"].tolist()], a["row_paragraph"].tolist()))
     except (KeyError, IndexError) as exc:
-        raise TableError(f"{path.name} lacks {exc}") from None
+        raise TableError(f"{Path(folder).name}: {exc}") from None
     n = len(table.doc)
     lengths = {len(table.paragraph), len(table.position), len(table.part), len(table.row), len(table.context_of), len(table.texts)}
     if lengths != {n} or len(a["row_doc"]) != len(a["row_paragraph"]) or (n and (table.row.min() < 0 or table.row.max() >= len(keys))):
-        raise TableError(f"{path.name}: arrays of different lengths")
+        raise TableError(f"{Path(folder).name}: arrays of different lengths")
     return table, keys
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from conftest import SEED_ID, SEED_NAME, FakeEmbedder
 from qa.chunking import chunk_documents
+from qa.index_files import ARRAYS
 from qa.corpus import load_corpus
 from qa.text import tokenize
 from qa.index import (
@@ -65,7 +67,8 @@ def test_manifest_fields(fake_index):
     }
     assert manifest["bm25"]["library"].startswith("bm25s ") and manifest["bm25"]["k1"] == 1.5
     assert manifest["documents"] == {SEED_ID: docs[0].sha256}
-    assert set(manifest["files"]) == set(FILES) | {f"bm25/{n}" for n in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "params.index.json", "vocab.index.json")}
+    bm25 = {f"bm25/{n}" for n in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "params.index.json", "vocab.index.json")}
+    assert set(manifest["files"]) == set(FILES) | {f"chunks/{n}.npy" for n in ARRAYS} | bm25
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in manifest["files"].values())
     assert manifest["chunks"] == len(chunk_documents(docs))
     assert manifest["paragraphs"] == 65
@@ -128,7 +131,7 @@ def test_other_format_version_is_refused(fake_index):
         load_index(index_dir, docs, embedder.id)
 
 
-@pytest.mark.parametrize("name", ["dense.faiss", "chunks.npz", "bm25/data.csc.index.npy", "bm25/vocab.index.json"])
+@pytest.mark.parametrize("name", ["dense.faiss", "chunks/text_bytes.npy", "chunks/chunk_row.npy", "bm25/data.csc.index.npy", "bm25/vocab.index.json"])
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
 def test_damaged_files_are_detected(fake_index, name, damage):
     seeds, index_dir, docs, embedder = fake_index
@@ -162,7 +165,7 @@ def test_a_format_2_index_gives_its_vectors_to_the_rebuild(fake_index):
     build = current_build(index_dir)
     lines = [json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in chunk_documents(docs)]
     (build / "chunks.jsonl").write_text("".join(lines), encoding="utf-8")
-    (build / "chunks.npz").unlink()
+    shutil.rmtree(build / "chunks")
     manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     (build / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}), encoding="utf-8")
     with pytest.raises(IndexUnusable, match="index format 2"):
