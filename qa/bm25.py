@@ -87,7 +87,10 @@ class BM25:
 
             logging.getLogger("bm25s").setLevel(max(logging.INFO, logging.getLogger("bm25s").getEffectiveLevel()))  # not a debug line per build
             self._index = bm25s.BM25(k1=k1, b=b, method="lucene")
-            self._index.index([list(d) for d in docs], show_progress=False)
+            # term ids in sorted term order: bm25s numbers terms in set order, which changes with
+            # Python's string hashing from process to process, and a query's sum follows the ids
+            vocab = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
+            self._index.index(([[vocab[t] for t in d] for d in docs], vocab), show_progress=False)
         else:
             self._index = None
         self.n = int(self._index.scores["num_docs"]) if self._index is not None else 0

@@ -81,6 +81,27 @@ def test_bm25_matches_hand_computation():
     assert bm25.scores(["a"])[0] > bm25.scores(["a"])[1]
 
 
+def test_bm25_numbers_terms_in_sorted_order_whatever_the_hash_seed(tmp_path):
+    """The same paragraphs give the same index files in every process (bm25s alone numbers terms in
+    set order, which follows Python's per-process string hashing; a query's float32 sum follows it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from qa.bm25 import BM25; "
+        "b = BM25([['地区', '生产总值', '增长'], ['研发', '投入', '强度', '增长'], ['a', 'b', 'c', 'd', 'e', 'f']]); "
+        "b.save(sys.argv[1]); print(list(b.vocab.items()))"
+    )
+    outs = []
+    for seed in ("1", "2"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / seed)], capture_output=True, text=True, env=env, check=True)
+        outs.append(run.stdout)
+    assert outs[0] == outs[1]
+    for name in ("data.csc.index.npy", "indices.csc.index.npy", "vocab.index.json"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+
+
 def test_bm25_empty_corpus():
     assert BM25([]).scores(["a"]).shape == (0,)
 
