@@ -2,7 +2,7 @@
 
 `Retriever` asks a `VectorSearch` for sentence similarities (everything, or within the sentences
 of a scope) and a `KeywordSearch` for every paragraph's BM25 score. The embedded defaults are
-`qa.index.DenseSearch` (FAISS, in this process) and `qa.bm25.BM25` (bm25s); `QdrantVectors` is the
+`qa.dense.DenseSearch` (FAISS, in this process) and `qa.bm25.BM25` (bm25s); `QdrantVectors` is the
 first adapter to an external engine: Qdrant, in local mode (`QdrantClient(":memory:")` or a
 folder, tested here) or a server (`QdrantClient(url=...)`, the same calls), for a corpus past one
 machine's memory. Sentence ids are the chunk numbers of the index build, stored as point ids.
@@ -44,6 +44,10 @@ class KeywordSearch(Protocol):
 
     def scores(self, query: list[str]) -> np.ndarray:
         """The score of every paragraph row for the query's tokens."""
+        ...
+
+    def scores_within(self, query: list[str], rows: np.ndarray) -> np.ndarray:
+        """`scores(query)[rows]` (ascending rows: the paragraphs of a scope), without scoring the others."""
         ...
 
 

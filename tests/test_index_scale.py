@@ -25,17 +25,17 @@ def unit(rng: np.random.Generator, n: int, dim: int, centers: np.ndarray | None 
 
 
 def test_exact_below_the_threshold_ivf_from_it_both_find_the_brute_force_top_k(monkeypatch):
-    import qa.index
+    import qa.dense
 
     rng = np.random.default_rng(0)
     centers = unit(rng, 60, 48)
     vectors, queries = unit(rng, 3000, 48, centers), unit(rng, 40, 48, centers)
     expected = brute_force(vectors, queries, 10)
-    monkeypatch.setattr(qa.index, "APPROXIMATE_MIN_VECTORS", 5000)
+    monkeypatch.setattr(qa.dense, "APPROXIMATE_MIN_VECTORS", 5000)
     flat = dense_index(vectors, 48)
     assert type(flat).__name__ == "IndexFlatIP"
     assert (flat.search(queries, 10)[1] == expected).all()
-    monkeypatch.setattr(qa.index, "APPROXIMATE_MIN_VECTORS", 2000)
+    monkeypatch.setattr(qa.dense, "APPROXIMATE_MIN_VECTORS", 2000)
     ivf = dense_index(vectors, 48)
     assert type(ivf).__name__ == "IndexIVFFlat"
     capped = DenseSearch(ivf, cap=64)
@@ -47,12 +47,12 @@ def test_exact_below_the_threshold_ivf_from_it_both_find_the_brute_force_top_k(m
 
 
 def test_an_index_over_the_threshold_is_ivf_and_retrieval_still_finds_the_answer(fake_index, monkeypatch):
-    import qa.index
+    import qa.dense
 
     seeds, index_dir, docs, embedder = fake_index
     exact = Retriever(load_index(index_dir, docs, embedder.id), embedder)
-    monkeypatch.setattr(qa.index, "APPROXIMATE_MIN_VECTORS", 100)
-    monkeypatch.setattr(qa.index, "APPROXIMATE_CANDIDATES", 200)
+    monkeypatch.setattr(qa.dense, "APPROXIMATE_MIN_VECTORS", 100)
+    monkeypatch.setattr(qa.dense, "APPROXIMATE_CANDIDATES", 200)
     build = build_index(docs, embedder, index_dir, progress=False, reuse=True)
     assert json.loads((build / "manifest.json").read_text(encoding="utf-8"))["dense"] == "ivf"
     index = load_index(index_dir, docs, embedder.id)
@@ -64,20 +64,27 @@ def test_an_index_over_the_threshold_is_ivf_and_retrieval_still_finds_the_answer
 
 @pytest.mark.parametrize("n", [99, 100])
 def test_the_manifest_says_which(fake_index, monkeypatch, n):
+    import qa.dense
     import qa.index
 
     seeds, index_dir, docs, embedder = fake_index
     chunks = json.loads((qa.index.current_build(index_dir) / "manifest.json").read_text(encoding="utf-8"))["chunks"]
-    monkeypatch.setattr(qa.index, "APPROXIMATE_MIN_VECTORS", chunks + 1 if n == 99 else chunks)
+    monkeypatch.setattr(qa.dense, "APPROXIMATE_MIN_VECTORS", chunks + 1 if n == 99 else chunks)
     build = build_index(docs, embedder, index_dir, progress=False, reuse=True)
     assert json.loads((build / "manifest.json").read_text(encoding="utf-8"))["dense"] == ("flat" if n == 99 else "ivf")
 
 
+@pytest.mark.parametrize("how", ["copied", "selector"])
 @pytest.mark.parametrize("within", ["one range", "two ranges", "scattered"])
-def test_scoped_ivf_search_equals_scoped_exact_search(within):
-    """A search within some sentences scores exactly them on IVF, as on the exact index: FAISS's
-    ID selector, and every IVF list probed."""
+def test_scoped_ivf_search_equals_scoped_exact_search(within, how, monkeypatch):
+    """A search within some sentences scores exactly them on IVF, as on the exact index: their
+    vectors copied into an exact index, or (past WITHIN_BY_COPY) FAISS's ID selector with every IVF
+    list probed."""
+    import qa.dense
     from qa.index import DenseSearch
+
+    if how == "selector":
+        monkeypatch.setattr(qa.dense, "WITHIN_BY_COPY", 0)
 
     rng = np.random.default_rng(1)
     centers = unit(rng, 60, 48)
@@ -97,6 +104,9 @@ def test_scoped_ivf_search_equals_scoped_exact_search(within):
         assert (e_ids == i_ids).mean() > 0.99  # same order (near-ties may swap)
         np.testing.assert_allclose(i_scores, e_scores, atol=1e-5)
         np.testing.assert_allclose(e_scores[0], (vectors[e_ids[0]] @ q), atol=1e-5)
+        if how == "copied":  # the same FAISS inner products over the same vectors: identical
+            np.testing.assert_array_equal(i_scores, e_scores)
+            np.testing.assert_array_equal(i_ids, e_ids)
     assert len(ivf.search(queries[:1], 6000)[1][0]) == ivf.cap
 
 

@@ -81,8 +81,51 @@ def test_bm25_matches_hand_computation():
     assert bm25.scores(["a"])[0] > bm25.scores(["a"])[1]
 
 
+def test_bm25_numbers_terms_in_sorted_order_whatever_the_hash_seed(tmp_path):
+    """The same paragraphs give the same index files in every process (bm25s alone numbers terms in
+    set order, which follows Python's per-process string hashing; a query's float32 sum follows it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from qa.bm25 import BM25; "
+        "b = BM25([['地区', '生产总值', '增长'], ['研发', '投入', '强度', '增长'], ['a', 'b', 'c', 'd', 'e', 'f']]); "
+        "b.save(sys.argv[1]); print(list(b.vocab.items()))"
+    )
+    outs = []
+    for seed in ("1", "2"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / seed)], capture_output=True, text=True, env=env, check=True)
+        outs.append(run.stdout)
+    assert outs[0] == outs[1]
+    for name in ("data.csc.index.npy", "indices.csc.index.npy", "vocab.index.json"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+
+
 def test_bm25_empty_corpus():
     assert BM25([]).scores(["a"]).shape == (0,)
+
+
+@pytest.mark.parametrize("within", ["one run", "two runs", "scattered", "nothing"])
+def test_bm25_scores_within_rows_equal_every_score_taken_at_those_rows(within, monkeypatch):
+    """A scoped search reads only its rows' postings and gets exactly the same float32 scores."""
+    import qa.bm25
+
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(40)]
+    docs = [list(rng.choice(words, size=int(rng.integers(1, 30)))) for _ in range(500)]
+    bm25 = BM25(docs)
+    rows = {
+        "one run": np.arange(120, 260),
+        "two runs": np.concatenate([np.arange(0, 30), np.arange(470, 500)]),
+        "scattered": np.sort(rng.choice(500, 90, replace=False)),  # more runs than MAX_RUNS: scores()[rows]
+        "nothing": np.zeros(0, dtype=np.int64),
+    }[within]
+    for query in (["w1", "w2", "w2", "zzz"], words[:25], ["zzz"], []):
+        np.testing.assert_array_equal(bm25.scores_within(query, rows), bm25.scores(query)[rows])
+    monkeypatch.setattr(qa.bm25, "MAX_RUNS", 10**6)  # every run searched, even for the scattered rows
+    np.testing.assert_array_equal(bm25.scores_within(words[:25], rows), bm25.scores(words[:25])[rows])
+    assert BM25([]).scores_within(["a"], np.zeros(0, dtype=np.int64)).shape == (0,)
 
 
 def test_bm25_finds_the_gdp_paragraph(retriever):
