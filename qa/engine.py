@@ -34,6 +34,7 @@ from .lexicon import tuning
 from .live_store import EMPTY_LIBRARY
 from .normalize import QuestionDoor
 from .point_writer import check_written, complete_lines
+from .named_sets import named_set_points
 from .points import Point, Points, select_points, verify_points
 from .retrieval import Retriever
 from .routing import check_scope, named_documents, without_names
@@ -208,6 +209,8 @@ class Engine:
         definition model is sure enough (`qa.answer.definitions`); else None."""
         if analysis.kind != "definition" or self.models is None or self.models.definition_ranker is None:
             return None
+        if analysis.named_set and named_set_points(stats, list(dict.fromkeys(h.doc for h in hits)), analysis, tuning()["points"]["point_chars"]):
+            return None  # the report spells the named set out where a finder reads it literally: the open path answers with it
         sentence, p = best_definition(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
         if sentence is None or p < self.models.definition_threshold:
             return None
@@ -274,6 +277,9 @@ class Engine:
             return
         if self.models is not None:
             hits, p_best = rank_open(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
+            spelled_out = select_points(stats, query, hits, analysis, ranked=True) if p_best < self.models.open_threshold else None
+            if spelled_out is not None and spelled_out.form in STRUCTURAL and spelled_out.points:
+                p_best = self.models.open_threshold  # the report's parts, a named part or a named set found literally: no paragraph to judge
             if p_best < self.models.open_threshold:
                 timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
                 why = f"the models find no answer (P={p_best:.2f} < {self.models.open_threshold:.2f})"
@@ -367,6 +373,9 @@ class Engine:
                 quote = quote or next((e.text for e in selection.evidence if (e.doc, e.paragraph) == (doc_id, ref.paragraph)), None)
             citations.append(Citation(doc=doc_id, title=doc.title, paragraph=ref.paragraph, quote=quote or doc.paragraph(ref.paragraph).text))
         return Answer(text=text, citations=tuple(citations), refused=False, timings_ms=timings, source=source, problems=problems, kind=kind)
+
+
+STRUCTURAL = ("parts", "section", "set")  # open answers read off the report's structure or a literal name (`qa.points`)
 
 
 @lru_cache(maxsize=1)

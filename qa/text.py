@@ -68,9 +68,11 @@ def synonyms() -> dict[str, str]:
     return lexicon()["synonyms"]
 
 
+@lru_cache(maxsize=65_536)
 def with_equivalents(text: str) -> str:
     """`text` followed by the other spelling of every synonym pair it holds (经济增长 → 地区生产总值增长),
-    so that a question's words are found in a sentence that uses the other spelling."""
+    so that a question's words are found in a sentence that uses the other spelling. Cached: the
+    answer core asks it of the same sentences for every candidate window."""
     extra = [b for a, b in synonyms().items() if a in text and b not in text]
     extra += [a for a, b in synonyms().items() if b in text and a not in text]
     return text + ("\n" + " ".join(dict.fromkeys(extra)) if extra else "")

@@ -68,7 +68,7 @@ def sound(word: str) -> str:
 def settings() -> dict:
     from .lexicon import tuning
 
-    return {"max_window": 5, "max_pinyin_edits": 0, **tuning().get("vocabulary", {})}
+    return {"max_window": 5, "max_pinyin_edits": 0, "known_word_freq": 100, **tuning().get("vocabulary", {})}
 
 
 class Vocabulary:
@@ -79,10 +79,12 @@ class Vocabulary:
         words: the corpus's jieba tokens (its BM25 tokens).
         max_window: longest run of characters compared as one word.
         max_pinyin_edits: how far (letters) a replaced character's reading may be from the typed one's.
+        known_word_freq: a one-word window this frequent in jieba's dictionary is meant as written.
     """
 
-    def __init__(self, text: str, words: Iterable[str], max_window: int = 5, max_pinyin_edits: int = 0) -> None:
+    def __init__(self, text: str, words: Iterable[str], max_window: int = 5, max_pinyin_edits: int = 0, known_word_freq: int = 100) -> None:
         self.text = text
+        self.known_word_freq = known_word_freq
         self.words = {w for w in words if len(w) >= 2}
         self.max_window = max_window
         self.max_pinyin_edits = max_pinyin_edits
@@ -97,7 +99,7 @@ class Vocabulary:
     @classmethod
     def from_settings(cls, text: str, words: Iterable[str]) -> "Vocabulary":
         conf = settings()
-        return cls(text, words, int(conf["max_window"]), int(conf["max_pinyin_edits"]))
+        return cls(text, words, int(conf["max_window"]), int(conf["max_pinyin_edits"]), int(conf["known_word_freq"]))
 
     def written(self, word: str) -> bool:
         """Whether the documents write `word` (its bigrams first: most misses end there)."""
@@ -194,8 +196,8 @@ class Vocabulary:
             span = range(start, start + size)
             if taken.intersection(span) or NUMERAL_CHARS.intersection(word) or word[0] in FUNCTION_CHARS or word[-1] in FUNCTION_CHARS:
                 continue
-            if self.written(word):
-                continue
+            if self.written(word) or (len(parts) == 1 and (_jieba().dt.FREQ.get(word) or 0) >= self.known_word_freq):
+                continue  # in the documents, or a common word the writer meant (名次, not their 名词)
             found = {w: d for w, d in self._candidates(parts).items() if self.word(w)}
             if not found:
                 continue

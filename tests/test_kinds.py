@@ -79,7 +79,6 @@ OPEN_QUESTIONS = {
 }
 
 
-@pytest.mark.xfail(reason="known miss of the learned open ranker (issue 19, open): refused at P 0.177 < 0.1773", strict=False)
 def test_the_seed_list_question_is_answered(real_retriever):
     assert not Engine(real_retriever, None, Settings()).answer(LIST_QUESTION).refused
 

@@ -55,6 +55,9 @@ class RowChoice:
     confidence: float
 
 
+CHECKED_MEASURES = ("growth", "share", "per_capita")  # a row's figure must be written with a word of each one asked
+
+
 def choose_row(models: AnswerModels, stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis,
                threshold: float, condition: Condition | None = None) -> RowChoice | None:
     """The row's candidate and figure (see the module docstring), or None: not stated."""
@@ -69,11 +72,12 @@ def choose_row(models: AnswerModels, stats: CorpusStats, query: Query, hits: lis
     known = {t: w for t, w in scored.context.terms.items() if t in stats.idf and not FIGURE.search(t)}
     order = list(np.argsort(-scored.scores, kind="stable"))[:DEPTH]
     keys = key_terms(known)
+    measures = tuple(tuple(lexicon()["measures"][m]) for m in CHECKED_MEASURES if m in analysis.measures)
     rarest = [k for k in keys if known[k] >= max(known[k] for k in keys) - 1e-9]
     for words in (rarest, keys, topic_words(known)):  # the rarest key word, another key word, a topic word
         for i in order:
             c = scored.candidates[i]
-            found = stated_figure(c.text, unit, words, condition, query.years) if _year_fits(stats, c, query) else None
+            found = stated_figure(c.text, unit, words, condition, query.years, measures) if _year_fits(stats, c, query) else None
             if found is None:
                 continue
             p = stats.docs[c.doc].paragraph(c.paragraph)
@@ -102,16 +106,19 @@ def asked_unit(models: AnswerModels, analysis: Analysis, probs: dict[str, float]
 
 
 def stated_figure(text: str, unit: str, keys: list[str], condition: Condition | None = None,
-                  years: tuple[int, ...] = ()) -> tuple[Value, int] | None:
+                  years: tuple[int, ...] = (), measures: tuple[tuple[str, ...], ...] = ()) -> tuple[Value, int] | None:
     """The first figure of `text` of the asked unit (the condition's, else the type `unit`) whose
     clause, or the clause before it, names one of `keys`, and that no other year
-    than `years` is written right before (“从2020年的3.68万亿元增长到2025年的4.93万亿元”); with its
-    clause's index."""
+    than `years` is written right before (“从2020年的3.68万亿元增长到2025年的4.93万亿元”), and
+    whose context names each asked measure (`measures`: one word of each, 增长… for a growth); with
+    its clause's index."""
     clauses = split_clauses(text)
     for i, clause in enumerate(clauses):
         context = with_equivalents("".join(clauses[max(0, i - 1) : i + 1])).lower()
         if keys and not any(k in context for k in keys):
             continue
+        if any(not any(w in context for w in words) for words in measures):
+            continue  # 比率降至13% is no growth target, though it names 地区生产总值
         for value in parse_values(clause):
             if _fits(value, unit, condition) and not _other_year_before(clause, value, years):
                 return value, i

