@@ -275,18 +275,19 @@ class Engine:
             timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
             yield Event(answer=self._finish(self.compose.points(spelled), None, timings, "extractive", kind=analysis.kind))
             return
+        found = None
         if self.models is not None:
             hits, p_best = rank_open(self.models, stats, query, hits, analysis, term_weights(stats, query.terms))
-            spelled_out = select_points(stats, query, hits, analysis, ranked=True) if p_best < self.models.open_threshold else None
-            if spelled_out is not None and spelled_out.form in STRUCTURAL and spelled_out.points:
-                p_best = self.models.open_threshold  # the report's parts, a named part or a named set found literally: no paragraph to judge
             if p_best < self.models.open_threshold:
-                timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
-                why = f"the models find no answer (P={p_best:.2f} < {self.models.open_threshold:.2f})"
-                log.info("refusing %r: %s", analysis.question[:80], why)
-                yield Event(answer=Answer(self.refusal, (), True, timings, "refusal", (why,), analysis.kind))
-                return
-        found = select_points(stats, query, hits, analysis, ranked=self.models is not None)
+                found = select_points(stats, query, hits, analysis, ranked=True)
+                if found.form not in STRUCTURAL or not found.points:  # the report's parts, a named part or a named set found literally: no paragraph to judge
+                    timings["retrieval_ms"] = timings["total_ms"] = _ms(started)
+                    why = f"the models find no answer (P={p_best:.2f} < {self.models.open_threshold:.2f})"
+                    log.info("refusing %r: %s", analysis.question[:80], why)
+                    yield Event(answer=Answer(self.refusal, (), True, timings, "refusal", (why,), analysis.kind))
+                    return
+        if found is None:
+            found = select_points(stats, query, hits, analysis, ranked=self.models is not None)
         timings["retrieval_ms"] = _ms(started)
         kept, problems = verify_points(found.points, stats)
         if found.why_refused or not kept:

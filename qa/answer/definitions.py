@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis import Analysis
+from ..analysis import CN_COUNT, Analysis
 from ..evidence import _covered, shared_phrase
 from ..named_sets import DEFINES, named_set_points
 from ..numbers import FIGURE
@@ -27,7 +27,6 @@ from .open_rank import OPEN_DEPTH
 SENTENCE_END = re.compile(r"(?<=[。！？])")
 QUOTED = re.compile(r"[“「]([^”」]{1,20})[”」]")
 MAX_CHARS = 220  # a candidate: one or two sentences, at most this long
-COUNT_WORDS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 DEF_NAMES = (
     "has_name", "name_pos", "defines_after", "colon_after", "n_dun", "n_semicolon", "n_quoted", "has_count", "count_dun",
@@ -55,7 +54,7 @@ def asked_name(analysis: Analysis) -> str:
 def _count(analysis: Analysis, name: str) -> int | None:
     if analysis.count:
         return analysis.count
-    return COUNT_WORDS.get(name[:1]) if name else None
+    return CN_COUNT.get(name[:1]) if name else None
 
 
 def definition_sentences(stats: CorpusStats, hits: list[Hit], name: str) -> list[Sentence]:

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from ..analysis import Analysis
+from ..analysis import CN_COUNT, Analysis
 from ..evidence import _covered, shared_phrase
 from ..corpus import SUB_HEADING as SUBHEADING
 from ..numbers import FIGURE
@@ -25,7 +25,6 @@ from ..retrieval import CorpusStats, Hit, Query
 OPEN_DEPTH = 12  # paragraphs retrieved for an open question: the open ranker re-ranks them
 OPEN_KINDS = ("list", "plan", "achievement", "problem", "summary", "compare-years", "definition", "fact", "name")
 COUNT = re.compile(r"([两二三四五六七八九十]|\d+)(?:个|大|项|条)?(?:方面|部分|任务|重点|领域|举措|工作)")
-CN = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 OPEN_NAMES = (
     *(f"kind_{k}" for k in OPEN_KINDS), "hit_rank", "fused_rel", "dense", "bm25_rel", "best_sentence",
@@ -46,7 +45,7 @@ def asked_count(question: str) -> int | None:
     if not m:
         return None
     word = m.group(1)
-    return int(word) if word.isdigit() else CN.get(word)
+    return int(word) if word.isdigit() else CN_COUNT.get(word)
 
 
 def open_features(stats: CorpusStats, query: Query, hits: list[Hit], analysis: Analysis, terms: dict[str, float]) -> np.ndarray:

@@ -104,7 +104,7 @@ def asked_type(question: str) -> str:
 
 def _starts_a_word(text: str, unit: str) -> bool:
     """Whether `unit` is only the first character(s) of a longer word (多少支持: 支持, not 支)."""
-    import jieba
+    from ..text import _jieba
 
-    word = next(iter(jieba.cut(text[:8])), "")
+    word = next(iter(_jieba().cut(text[:8])), "")
     return len(word) > len(unit) and word.startswith(unit)
